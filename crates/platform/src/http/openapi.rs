@@ -1,0 +1,65 @@
+//! The OpenAPI pieces every service shares: the problem schema and the operational endpoints.
+
+use axum::{
+    Router,
+    http::header,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use utoipa::OpenApi;
+
+use super::problem::ProblemBody;
+use crate::FieldError;
+
+#[utoipa::path(get, path = "/health/live", tag = "operations",
+    responses((status = 200, description = "The process is up")))]
+#[allow(dead_code)]
+fn live() {}
+
+#[utoipa::path(get, path = "/health/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Every dependency answered in time"),
+        (status = 503, description = "A dependency failed; `detail` names it", body = ProblemBody,
+            content_type = "application/problem+json"),
+    ))]
+#[allow(dead_code)]
+fn ready() {}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus/OpenMetrics text", content_type = "application/openmetrics-text")))]
+#[allow(dead_code)]
+fn metrics() {}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(live, ready, metrics),
+    components(schemas(ProblemBody, FieldError))
+)]
+struct Shared;
+
+/// Merge a service's own document with the shared parts.
+pub fn document(service: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    service.merge_from(Shared::openapi())
+}
+
+/// Serves `doc` at `path` (e.g. `/auth/openapi.json`), rendered once at start-up.
+pub fn router<S: Clone + Send + Sync + 'static>(
+    path: &str,
+    doc: &utoipa::openapi::OpenApi,
+) -> Router<S> {
+    let body = doc.to_json().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "rendering the OpenAPI document failed");
+        "{}".to_owned()
+    });
+    Router::new().route(
+        path,
+        get(move || {
+            let body = body.clone();
+            async move { json_text(body) }
+        }),
+    )
+}
+
+fn json_text(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

@@ -1,0 +1,34 @@
+//! What every gewebe service shares, so that a service crate holds only its own domain.
+//!
+//! A service's `lib.rs` builds its `App`, asks [`http::Server::bind`] for a listener and hands its
+//! feature routers to [`http::Server::new`]; everything else (request ids, problem+json errors,
+//! limits, load shedding, metrics, health, graceful shutdown) comes from here.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod nats;
+pub mod redis;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{ConfigError, Env};
+pub use http::problem::{FieldError, Problem};
+pub use shutdown::Shutdown;
+
+/// An HTTP client for service-to-service calls: rustls (ring), short timeouts.
+pub fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, reqwest::Error> {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("gewebe/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// rustls needs one process-wide crypto provider; we use ring everywhere (no C toolchain for
+/// aws-lc). Installing twice is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,72 @@
+//! The `gewebe-auth` binary: `serve` (default) and `migrate`.
+
+use clap::{Parser, Subcommand};
+use gewebe_auth::Config;
+use gewebe_platform::{Env, Shutdown, config::exit_on_error, db::Db, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "gewebe-auth",
+    version,
+    about = "gewebe's account and token service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Apply database migrations (direct connection: `DATABASE_DIRECT_URL`).
+    Migrate,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // Configuration first, before any thread starts: a bad variable ends the process in one line.
+    let config = exit_on_error(Config::from_env(&Env::from_process()));
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let _telemetry = match telemetry::init(&config.telemetry) {
+            Ok(guard) => guard,
+            Err(e) => {
+                eprintln!("telemetry: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        };
+        let result = match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(&config).await,
+        };
+        match result {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "gewebe-auth failed");
+                std::process::ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let shutdown = Shutdown::new();
+    shutdown.trigger_on_signals();
+    let server = gewebe_auth::build(config, shutdown).await?;
+    server.run().await?;
+    Ok(())
+}
+
+async fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
+    db.migrate(&gewebe_auth::migrator()).await?;
+    tracing::info!("migrations applied");
+    Ok(())
+}

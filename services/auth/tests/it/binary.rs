@@ -1,0 +1,135 @@
+//! The real `gewebe-auth` binary: configuration errors, `migrate`, SIGTERM.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gewebe-auth");
+
+fn bare() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd
+}
+
+fn assert_one_line_error(mut cmd: Command, var: &str, must_not_contain: &str) {
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "exit code");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+    assert!(
+        stderr.contains(&format!("{var}: ")),
+        "names {var}: {stderr:?}"
+    );
+    if !must_not_contain.is_empty() {
+        assert!(
+            !stderr.contains(must_not_contain),
+            "leaks a secret: {stderr:?}"
+        );
+    }
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_missing_or_invalid_variable_stops_the_process_with_one_line_naming_it() {
+    assert_one_line_error(bare(), "DATABASE_URL", "");
+
+    let mut cmd = bare();
+    cmd.env("DATABASE_URL", "postgres://u:hunter2@h/db")
+        .env("HTTP_CONCURRENCY_LIMIT", "lots");
+    assert_one_line_error(cmd, "HTTP_CONCURRENCY_LIMIT", "hunter2");
+
+    let mut cmd = bare();
+    cmd.env("DATABASE_URL", "mysql-ish:hunter2");
+    assert_one_line_error(cmd, "DATABASE_URL", "hunter2");
+
+    let mut cmd = bare();
+    cmd.env("DATABASE_URL", "postgres://u@h/db")
+        .env("BIND_ADDR", "localhost");
+    assert_one_line_error(cmd, "BIND_ADDR", "");
+}
+
+fn with_db(cmd: &mut Command, db: &gewebe_testkit::TestDb) {
+    let env = gewebe_testkit::TestEnv::from_env();
+    cmd.env("DATABASE_URL", &db.pooled_url)
+        .env("DATABASE_DIRECT_URL", &db.direct_url)
+        .env("REDIS_URL", env.redis_url)
+        .env("BIND_ADDR", "127.0.0.1:0");
+}
+
+#[tokio::test]
+async fn migrate_then_serve_then_sigterm_exits_zero() {
+    let db = gewebe_testkit::database(&[]).await.unwrap();
+
+    let mut migrate = bare();
+    migrate.arg("migrate");
+    with_db(&mut migrate, &db);
+    let out = migrate.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.direct_url)
+        .await
+        .unwrap();
+    let applied: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM auth._sqlx_migrations WHERE success")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(applied >= 1);
+
+    let mut serve = bare();
+    serve.arg("serve").stdout(Stdio::piped());
+    with_db(&mut serve, &db);
+    let mut child = serve.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The JSON log line "listening" carries the bound address.
+    let addr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the service logs that it listens");
+        let v: serde_json::Value = serde_json::from_str(&line).expect("logs are JSON lines");
+        if v["message"] == "listening" {
+            break v["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    let ready = gewebe_testkit::http()
+        .get(format!("http://{addr}/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "still running after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    let logs: Vec<String> = rx.try_iter().collect();
+    assert!(
+        logs.iter().any(|l| l.contains("shutdown complete")),
+        "{logs:?}"
+    );
+}

@@ -1,0 +1,44 @@
+//! gewebe-auth against real PostgreSQL (through PgBouncer) and Redis, over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod binary;
+mod service;
+
+use gewebe_auth::Config;
+use gewebe_platform::{
+    Shutdown,
+    db::DbConfig,
+    http::{HttpConfig, RunningServer},
+    redis::RedisConfig,
+    telemetry::TelemetryConfig,
+};
+use gewebe_testkit::TestDb;
+
+pub fn config(db: &TestDb) -> Config {
+    let env = gewebe_testkit::TestEnv::from_env();
+    Config {
+        http: HttpConfig::local(),
+        db: DbConfig::new(&db.pooled_url, &db.direct_url),
+        redis: RedisConfig {
+            url: env.redis_url.into(),
+            key_prefix: gewebe_testkit::redis_prefix(),
+        },
+        telemetry: TelemetryConfig {
+            service: gewebe_auth::config::SERVICE,
+            filter: "info".into(),
+            loki_url: None,
+            otlp_endpoint: None,
+        },
+    }
+}
+
+/// A migrated database of its own and the service on port 0.
+pub async fn spawn() -> (RunningServer, TestDb) {
+    let db = gewebe_testkit::database(&[&gewebe_auth::migrator()])
+        .await
+        .unwrap();
+    let server = gewebe_auth::build(config(&db), Shutdown::new())
+        .await
+        .unwrap();
+    (server.spawn().unwrap(), db)
+}

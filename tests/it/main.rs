@@ -1,0 +1,112 @@
+//! End-to-end through Caddy: what a browser on the one origin sees.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+
+struct Stack {
+    url: String,
+    services: Vec<String>,
+    http: reqwest::Client,
+}
+
+/// The stack `cargo xtask test` started. Missing variables fail the test: it must not pass
+/// vacuously.
+fn stack() -> Stack {
+    let url = std::env::var("GEWEBE_STACK_URL")
+        .expect("GEWEBE_STACK_URL is not set: run these tests through `cargo xtask test`");
+    let ca = std::env::var("GEWEBE_STACK_CA").expect("GEWEBE_STACK_CA is not set");
+    let services = std::env::var("GEWEBE_STACK_SERVICES").unwrap_or_default();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pem =
+        std::fs::read(&ca).unwrap_or_else(|e| panic!("reading Caddy's root certificate {ca}: {e}"));
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .timeout(std::time::Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .unwrap();
+    Stack {
+        url,
+        services: services
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        http,
+    }
+}
+
+#[tokio::test]
+async fn every_service_serves_its_openapi_through_caddy_over_http2_advertising_http3() {
+    let stack = stack();
+    assert!(!stack.services.is_empty(), "no services were started");
+    for service in &stack.services {
+        let resp = stack
+            .http
+            .get(format!("{}/{service}/openapi.json", stack.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{service}");
+        assert_eq!(
+            resp.version(),
+            reqwest::Version::HTTP_2,
+            "{service} over HTTP/2"
+        );
+        let alt_svc = resp
+            .headers()
+            .get("alt-svc")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        assert!(
+            alt_svc.contains("h3=\":"),
+            "{service}: HTTP/3 advertised, got alt-svc {alt_svc:?}"
+        );
+        assert!(
+            resp.headers().contains_key("x-request-id"),
+            "{service}: request id echoed"
+        );
+        let doc: Value = resp.json().await.unwrap();
+        assert!(
+            doc["openapi"].as_str().unwrap().starts_with("3.1"),
+            "{service}: OpenAPI 3.1"
+        );
+        assert_eq!(doc["info"]["title"], format!("gewebe-{service}"));
+    }
+}
+
+#[tokio::test]
+async fn errors_through_caddy_are_problems_and_internal_routes_are_hidden() {
+    let stack = stack();
+    let resp = stack
+        .http
+        .get(format!("{}/auth/no-such-thing", stack.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["request_id"], id.as_str());
+
+    // A caller-supplied request id survives the proxy hop.
+    let resp = stack
+        .http
+        .get(format!("{}/auth/openapi.json", stack.url))
+        .header("x-request-id", "e2e-trace-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "e2e-trace-1");
+
+    for path in ["/metrics", "/health/ready", "/nowhere"] {
+        let resp = stack
+            .http
+            .get(format!("{}{path}", stack.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+    }
+}

@@ -1,0 +1,198 @@
+//! `cargo xtask test`: the README's test command and what CI runs.
+//!
+//! 1. backing services for the tests: the machine's PostgreSQL, NATS and Redis when they run on
+//!    their standard ports, private instances under `target/test-backends/` when not, and always a
+//!    private PgBouncer (transaction mode) in front of PostgreSQL;
+//! 2. `cargo fmt --check`, `cargo clippy -D warnings`;
+//! 3. every crate's tests (nextest when installed);
+//! 4. the stack smoke test: `up --detach` on its own ports, the end-to-end tests through Caddy, `down`.
+
+use std::{path::Path, process::Command, time::Duration};
+
+use crate::{
+    backends::{self, Postgres},
+    sh::{self, Result},
+    stack::Stack,
+};
+
+pub const TEST_PGBOUNCER_PORT: u16 = 16432;
+
+fn cargo(root: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    cmd.current_dir(root);
+    cmd
+}
+
+pub fn run(root: &Path, args: &[String]) -> Result {
+    let quick = args.iter().any(|a| a == "--no-smoke");
+    crate::install::system_packages()?;
+    let env = backends_for_tests(root)?;
+
+    eprintln!("xtask: cargo fmt --check");
+    sh::run(cargo(root).args(["fmt", "--all", "--", "--check"]))?;
+    eprintln!("xtask: cargo clippy -D warnings");
+    sh::run(cargo(root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
+    let nextest = sh::output(cargo(root).args(["nextest", "--version"])).is_ok();
+    let mut tests = cargo(root);
+    if nextest {
+        tests.args([
+            "nextest",
+            "run",
+            "--workspace",
+            "--exclude",
+            "gewebe-e2e",
+            "--no-fail-fast",
+        ]);
+    } else {
+        tests.args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "gewebe-e2e",
+            "--no-fail-fast",
+        ]);
+    }
+    sh::run(tests.envs(env.iter().cloned()))?;
+
+    if quick {
+        return Ok(());
+    }
+    smoke(root, nextest)
+}
+
+/// Brings the whole stack up on its own ports and directory (so a developer's running stack is
+/// not disturbed), runs the end-to-end tests through Caddy, and takes it down again.
+fn smoke(root: &Path, nextest: bool) -> Result {
+    let base = std::env::var("GEWEBE_SMOKE_PORT_BASE").unwrap_or_else(|_| "25000".to_owned());
+    let dir = root.join("target/stack-smoke");
+    let mut up = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    up.args(["up", "--detach"])
+        .env("GEWEBE_STACK_PORT_BASE", &base)
+        .env("GEWEBE_STACK_DIR", &dir);
+    let mut down = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    down.arg("down")
+        .env("GEWEBE_STACK_PORT_BASE", &base)
+        .env("GEWEBE_STACK_DIR", &dir);
+
+    eprintln!("xtask: stack smoke test (cargo xtask up --detach on port base {base})");
+    let _ = sh::output(&mut down); // leftovers of an interrupted run
+    let result = sh::run(&mut up).and_then(|()| {
+        let ports = crate::stack::Ports {
+            base: base
+                .parse()
+                .map_err(|_| "GEWEBE_SMOKE_PORT_BASE: invalid port")?,
+        };
+        let stack = Stack {
+            root: root.to_owned(),
+            dir: dir.clone(),
+            ports,
+        };
+        let mut e2e = cargo(root);
+        if nextest {
+            e2e.args(["nextest", "run", "-p", "gewebe-e2e", "--no-fail-fast"]);
+        } else {
+            e2e.args(["test", "-p", "gewebe-e2e", "--no-fail-fast"]);
+        }
+        e2e.env(
+            "GEWEBE_STACK_URL",
+            format!("https://localhost:{}", ports.https()),
+        )
+        .env(
+            "GEWEBE_STACK_CA",
+            dir.join("caddy/data/caddy/pki/authorities/local/root.crt"),
+        )
+        .env("GEWEBE_STACK_SERVICES", stack.services().join(","));
+        sh::run(&mut e2e)
+    });
+    let stopped = sh::run(&mut down);
+    result.and(stopped)
+}
+
+/// Starts whatever the tests need and is not running; returns the `GEWEBE_TEST_*` environment.
+fn backends_for_tests(root: &Path) -> Result<Vec<(String, String)>> {
+    let dir = root.join("target/test-backends");
+    let mut env = Vec::new();
+
+    let pg_port = if sh::port_open(5432) {
+        5432
+    } else {
+        let pg = Postgres {
+            dir: dir.join("postgres"),
+            port: 15532,
+            fast: true,
+        };
+        eprintln!(
+            "xtask: no PostgreSQL on 5432; starting a private one on {}",
+            pg.port
+        );
+        pg.start()?;
+        pg.port
+    };
+    drop_leftover_test_databases(pg_port);
+
+    let (d, mut cmd) =
+        backends::pgbouncer(&dir.join("pgbouncer"), TEST_PGBOUNCER_PORT, pg_port, root)?;
+    if d.pid().is_some() {
+        d.stop(); // its config may point at another PostgreSQL than last time
+    }
+    d.start(&mut cmd, Duration::from_secs(10))?;
+
+    let nats_url = if sh::port_open(4222) {
+        "nats://127.0.0.1:4222".to_owned()
+    } else {
+        let (d, mut cmd) = backends::nats(&dir.join("nats"), 14322)?;
+        eprintln!(
+            "xtask: no NATS on 4222; starting a private one on {}",
+            d.port
+        );
+        d.start(&mut cmd, Duration::from_secs(15))?;
+        format!("nats://127.0.0.1:{}", d.port)
+    };
+    let redis_url = if sh::port_open(6379) {
+        "redis://127.0.0.1:6379".to_owned()
+    } else {
+        let (d, mut cmd) = backends::redis(&dir.join("redis"), 16479)?;
+        eprintln!(
+            "xtask: no Redis on 6379; starting a private one on {}",
+            d.port
+        );
+        d.start(&mut cmd, Duration::from_secs(10))?;
+        format!("redis://127.0.0.1:{}", d.port)
+    };
+
+    env.push(("GEWEBE_TEST_PG".to_owned(), format!("127.0.0.1:{pg_port}")));
+    env.push((
+        "GEWEBE_TEST_PGBOUNCER".to_owned(),
+        format!("127.0.0.1:{TEST_PGBOUNCER_PORT}"),
+    ));
+    env.push(("GEWEBE_TEST_NATS_URL".to_owned(), nats_url));
+    env.push(("GEWEBE_TEST_REDIS_URL".to_owned(), redis_url));
+    Ok(env)
+}
+
+/// Test databases are thrown away at the start of the next run rather than at the end of each
+/// test, so a failed test's database can still be inspected.
+fn drop_leftover_test_databases(pg_port: u16) {
+    let Ok(names) = backends::psql(
+        pg_port,
+        "postgres",
+        "SELECT datname FROM pg_database WHERE datname LIKE 'gwt\\_%'",
+    ) else {
+        return;
+    };
+    for name in names.lines().map(str::trim).filter(|n| !n.is_empty()) {
+        let _ = backends::psql(
+            pg_port,
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        );
+    }
+}
