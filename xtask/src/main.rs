@@ -1,6 +1,9 @@
 //! `cargo xtask`: the project's own tooling. `up`, `down`, `status` run the local stack;
 //! `test` is the README's test command (and what CI runs).
 
+// A command-line tool talks on its terminal.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 mod backends;
 mod install;
 mod sh;

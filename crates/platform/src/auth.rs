@@ -190,10 +190,10 @@ impl JwtVerifier {
             let fresh = cache
                 .fetched_at
                 .is_some_and(|t| t.elapsed() < self.0.config.cache_ttl);
-            if let Some(key) = cache.keys.get(kid) {
-                if fresh {
-                    return Ok(key.clone());
-                }
+            if let Some(key) = cache.keys.get(kid)
+                && fresh
+            {
+                return Ok(key.clone());
             }
         }
         self.refresh_if_allowed().await;

@@ -78,7 +78,11 @@ impl DbConfig {
 
 fn check_url(var: &str, url: &SecretString) -> Result<(), ConfigError> {
     // The message must not echo the URL: it may carry a password.
-    PgConnectOptions::from_str(url.expose_secret())
+    let raw = url.expose_secret();
+    if !(raw.starts_with("postgres://") || raw.starts_with("postgresql://")) {
+        return Err(ConfigError::new(var, "must be a postgres:// URL"));
+    }
+    PgConnectOptions::from_str(raw)
         .map(|_| ())
         .map_err(|_| ConfigError::new(var, "is not a valid postgres:// URL"))
 }

@@ -131,10 +131,11 @@ async fn ensure_problem(response: Response) -> Response {
     let is_text = content_type.is_some_and(|v| v.as_bytes().starts_with(b"text/plain"));
     let (parts, body) = response.into_parts();
     let mut problem = Problem::from_status(status);
-    if status.is_client_error() && is_text {
-        if let Some(detail) = short_text(body).await {
-            problem = problem.with_detail(detail);
-        }
+    if status.is_client_error()
+        && is_text
+        && let Some(detail) = short_text(body).await
+    {
+        problem = problem.with_detail(detail);
     }
     let mut fresh = problem.into_response();
     for (name, value) in &parts.headers {
@@ -154,6 +155,7 @@ async fn short_text(body: Body) -> Option<String> {
 }
 
 /// The body for a panicking handler: logged with its message, answered without it.
+#[allow(clippy::needless_pass_by_value)] // the signature CatchPanicLayer::custom expects
 pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let message = panic
         .downcast_ref::<&str>()

@@ -16,7 +16,21 @@ fn bare() -> Command {
 }
 
 fn assert_one_line_error(mut cmd: Command, var: &str, must_not_contain: &str) {
-    let out = cmd.output().unwrap();
+    // A configuration that wrongly passes would start serving; never wait for that forever.
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(10));
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    });
+    let out = child.wait_with_output().unwrap();
+    drop(watchdog);
     assert_eq!(out.status.code(), Some(2), "exit code");
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
