@@ -103,12 +103,14 @@ impl Stack {
         }
     }
 
+    /// A daemon of this stack; service processes keep their pidfiles and logs in `services/`.
     fn daemon(&self, name: &'static str, port: u16) -> Daemon {
-        Daemon {
-            name,
-            dir: self.dir.join(name),
-            port,
-        }
+        let dir = if name.starts_with("gewebe-") {
+            self.dir.join("services")
+        } else {
+            self.dir.join(name)
+        };
+        Daemon { name, dir, port }
     }
 
     /// Service crates that exist in this checkout.
@@ -277,10 +279,11 @@ impl Stack {
         check("services")?;
         let services = self.services();
         let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
-        build.current_dir(&self.root).args(["build", "--bins"]);
-        for s in &services {
-            build.args(["-p", &format!("gewebe-{s}")]);
-        }
+        // The same target set as the test build, so features unify the same way and `up` after
+        // `test` (or the reverse) reuses every compiled crate instead of rebuilding with other features.
+        build
+            .current_dir(&self.root)
+            .args(["build", "--workspace", "--all-targets"]);
         sh::run(&mut build)?;
         for s in &services {
             check("migrations")?;
@@ -288,11 +291,7 @@ impl Stack {
             eprintln!("xtask: gewebe-{s} migrate");
             sh::run(Command::new(&bin).arg("migrate").envs(self.service_env(s)))?;
             step(service_daemon_name(s), p.service(s));
-            let d = Daemon {
-                name: service_daemon_name(s),
-                dir: self.dir.join("services"),
-                port: p.service(s),
-            };
+            let d = self.daemon(service_daemon_name(s), p.service(s));
             let mut cmd = Command::new(&bin);
             cmd.arg("serve").envs(self.service_env(s));
             d.start(&mut cmd, Duration::from_secs(30))?;
@@ -404,7 +403,7 @@ impl Stack {
             }
             if self.services().iter().all(|s| {
                 self.daemon(service_daemon_name(s), self.ports.service(s))
-                    .pid_in(&self.dir.join("services"))
+                    .pid()
                     .is_none()
             }) {
                 println!("xtask: every service has exited");
@@ -421,11 +420,7 @@ impl Stack {
             .services()
             .into_iter()
             .rev()
-            .map(|s| Daemon {
-                name: service_daemon_name(s),
-                dir: self.dir.join("services"),
-                port: p.service(s),
-            })
+            .map(|s| self.daemon(service_daemon_name(s), p.service(s)))
             .collect();
         order.push(self.daemon("caddy", p.https()));
         order.push(self.daemon("typesense", p.typesense()));
@@ -449,13 +444,7 @@ impl Stack {
         let pg = self.postgres();
         rows.push(("postgres".into(), p.postgres(), pg.running().then_some(0)));
         for (name, port) in self.daemons() {
-            let dir = if name.starts_with("gewebe-") {
-                self.dir.join("services")
-            } else {
-                self.dir.join(name)
-            };
-            let d = Daemon { name, dir, port };
-            rows.push((name.to_owned(), port, d.pid()));
+            rows.push((name.to_owned(), port, self.daemon(name, port).pid()));
         }
         let mut all = true;
         for (name, port, pid) in &rows {
@@ -473,12 +462,6 @@ impl Stack {
             println!("\nentry: https://localhost:{}/", p.https());
         }
         all
-    }
-}
-
-impl Daemon {
-    fn pid_in(&self, dir: &Path) -> Option<u32> {
-        sh::read_pid(&dir.join(format!("{}.pid", self.name))).filter(|p| sh::alive(*p))
     }
 }
 
