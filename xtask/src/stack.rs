@@ -238,7 +238,7 @@ impl Stack {
 
     fn start_all(&self, stop: &AtomicBool) -> Result {
         install::system_packages()?;
-        let typesense_bin = install::typesense(&self.dir.join("venv"))?;
+        let typesense_bin = install::typesense(&self.root.join("target/typesense-venv"))?;
         let check = |what: &str| {
             if stop.load(Ordering::Relaxed) {
                 Err(format!("interrupted before {what}"))

@@ -4,8 +4,8 @@
 //!    their standard ports, private instances under `target/test-backends/` when not, and always a
 //!    private PgBouncer (transaction mode) in front of PostgreSQL;
 //! 2. `cargo fmt --check`, `cargo clippy -D warnings`;
-//! 3. every crate's tests (nextest when installed);
-//! 4. the stack smoke test: `up --detach` on its own ports, the end-to-end tests through Caddy, `down`.
+//! 3. the stack smoke test: `up --detach` on its own ports, the end-to-end tests through Caddy, `down`;
+//! 4. every crate's tests (nextest when installed).
 
 use std::{path::Path, process::Command, time::Duration};
 
@@ -41,6 +41,10 @@ pub fn run(root: &Path, args: &[String]) -> Result {
     ]))?;
 
     let nextest = sh::output(cargo(root).args(["nextest", "--version"])).is_ok();
+    // The stack smoke test first, so the suite's summary is the run's closing line.
+    if !quick {
+        smoke(root, nextest)?;
+    }
     let mut tests = cargo(root);
     if nextest {
         tests.args([
@@ -60,12 +64,7 @@ pub fn run(root: &Path, args: &[String]) -> Result {
             "--no-fail-fast",
         ]);
     }
-    sh::run(tests.envs(env.iter().cloned()))?;
-
-    if quick {
-        return Ok(());
-    }
-    smoke(root, nextest)
+    sh::run(tests.envs(env.iter().cloned()))
 }
 
 /// Brings the whole stack up on its own ports and directory (so a developer's running stack is
