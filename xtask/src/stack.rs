@@ -128,6 +128,14 @@ impl Stack {
             .collect()
     }
 
+    /// Schemas with an outbox, i.e. services that write events (the relay's `RELAY_SCHEMAS`).
+    pub fn outbox_schemas(&self) -> Vec<&'static str> {
+        self.services()
+            .into_iter()
+            .filter(|s| matches!(*s, "auth" | "geo" | "chat"))
+            .collect()
+    }
+
     fn lock(&self) -> PathBuf {
         self.dir.join("up.pid")
     }
@@ -163,6 +171,9 @@ impl Stack {
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
             ),
+            ("RELAY_SCHEMAS", self.outbox_schemas().join(",")),
+            // One machine's disk: JetStream refuses streams larger than the space it may use.
+            ("NATS_STREAM_MAX_BYTES", "1073741824".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -288,8 +299,16 @@ impl Stack {
         for s in &services {
             check("migrations")?;
             let bin = self.binary(s);
-            eprintln!("xtask: gewebe-{s} migrate");
-            sh::run(Command::new(&bin).arg("migrate").envs(self.service_env(s)))?;
+            if self
+                .root
+                .join("services")
+                .join(s)
+                .join("migrations")
+                .is_dir()
+            {
+                eprintln!("xtask: gewebe-{s} migrate");
+                sh::run(Command::new(&bin).arg("migrate").envs(self.service_env(s)))?;
+            }
             step(service_daemon_name(s), p.service(s));
             let d = self.daemon(service_daemon_name(s), p.service(s));
             let mut cmd = Command::new(&bin);

@@ -42,7 +42,11 @@ impl ConsumerConfig {
             durable: durable.to_owned(),
             event_types: event_types.iter().map(|t| (*t).to_owned()).collect(),
             max_deliver: 5,
-            backoff: vec![Duration::from_millis(200), Duration::from_secs(1), Duration::from_secs(5)],
+            backoff: vec![
+                Duration::from_millis(200),
+                Duration::from_secs(1),
+                Duration::from_secs(5),
+            ],
             max_ack_pending: 1000,
         }
     }
@@ -79,7 +83,11 @@ where
             &config.durable,
             pull::Config {
                 durable_name: Some(config.durable.clone()),
-                filter_subjects: config.event_types.iter().map(|t| subjects::event(&config.prefix, t)).collect(),
+                filter_subjects: config
+                    .event_types
+                    .iter()
+                    .map(|t| subjects::event(&config.prefix, t))
+                    .collect(),
                 max_deliver: config.max_deliver,
                 max_ack_pending: config.max_ack_pending,
                 ack_wait: Duration::from_secs(30),
@@ -88,7 +96,10 @@ where
         )
         .await
         .map_err(|e| ConsumerError::Setup(e.to_string()))?;
-    let mut messages = consumer.messages().await.map_err(|e| ConsumerError::Stream(e.to_string()))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| ConsumerError::Stream(e.to_string()))?;
 
     loop {
         let message = tokio::select! {
@@ -108,7 +119,14 @@ where
         let envelope = match Envelope::from_slice(&message.payload) {
             Ok(e) => e,
             Err(e) => {
-                dead_letter(jetstream, config, "unknown", &message.payload, &e.to_string()).await;
+                dead_letter(
+                    jetstream,
+                    config,
+                    "unknown",
+                    &message.payload,
+                    &e.to_string(),
+                )
+                .await;
                 let _ = message.ack_with(AckKind::Term).await;
                 continue;
             }
@@ -129,14 +147,25 @@ where
         let settle = match result {
             Ok(()) => message.ack().await,
             Err(e) if delivered >= config.max_deliver => {
-                span.in_scope(|| tracing::error!(error = %e, "event failed for the last time; dead-lettered"));
-                dead_letter(jetstream, config, &event_type, &message.payload, &e.to_string()).await;
+                span.in_scope(
+                    || tracing::error!(error = %e, "event failed for the last time; dead-lettered"),
+                );
+                dead_letter(
+                    jetstream,
+                    config,
+                    &event_type,
+                    &message.payload,
+                    &e.to_string(),
+                )
+                .await;
                 message.ack_with(AckKind::Term).await
             }
             Err(e) => {
                 let i = usize::try_from(delivered.max(1) - 1).unwrap_or(0);
                 let delay = config.backoff.get(i).or(config.backoff.last()).copied();
-                span.in_scope(|| tracing::warn!(error = %e, ?delay, "event failed; will be redelivered"));
+                span.in_scope(
+                    || tracing::warn!(error = %e, ?delay, "event failed; will be redelivered"),
+                );
                 message.ack_with(AckKind::Nak(delay)).await
             }
         };
@@ -147,13 +176,30 @@ where
     }
 }
 
-async fn dead_letter(js: &jetstream::Context, config: &ConsumerConfig, event_type: &str, payload: &[u8], reason: &str) {
-    let token = if subjects::valid_event_type(event_type) { event_type } else { "unknown" };
+async fn dead_letter(
+    js: &jetstream::Context,
+    config: &ConsumerConfig,
+    event_type: &str,
+    payload: &[u8],
+    reason: &str,
+) {
+    let token = if subjects::valid_event_type(event_type) {
+        event_type
+    } else {
+        "unknown"
+    };
     let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Gewebe-Dlq-Reason", reason.chars().take(500).collect::<String>().as_str());
+    headers.insert(
+        "Gewebe-Dlq-Reason",
+        reason.chars().take(500).collect::<String>().as_str(),
+    );
     headers.insert("Gewebe-Dlq-Consumer", config.durable.as_str());
     let subject = subjects::dlq(&config.prefix, token);
-    if let Err(e) = js.client().publish_with_headers(subject, headers, bytes::Bytes::copy_from_slice(payload)).await {
+    if let Err(e) = js
+        .client()
+        .publish_with_headers(subject, headers, bytes::Bytes::copy_from_slice(payload))
+        .await
+    {
         tracing::error!(error = %e, "publishing to the DLQ failed");
     }
 }
@@ -170,6 +216,10 @@ pub async fn first_time(
         "INSERT INTO __SCHEMA__.processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         schema,
     )?;
-    let done = sqlx::query(AssertSqlSafe(sql)).bind(consumer).bind(event_id).execute(conn).await?;
+    let done = sqlx::query(AssertSqlSafe(sql))
+        .bind(consumer)
+        .bind(event_id)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -76,18 +76,31 @@ pub enum DecodeError {
     #[error("expected event type {expected}, got {got}")]
     WrongType { expected: &'static str, got: String },
     #[error("{event_type} has schema_version {got}; this build reads up to {supported}")]
-    UnknownSchemaVersion { event_type: String, got: u32, supported: u32 },
+    UnknownSchemaVersion {
+        event_type: String,
+        got: u32,
+        supported: u32,
+    },
 }
 
 impl Envelope {
     /// A new envelope for `event` about aggregate `id` at `version`.
-    pub fn new<E: Event>(source: &str, id: Uuid, version: i64, event: &E) -> Result<Self, serde_json::Error> {
+    pub fn new<E: Event>(
+        source: &str,
+        id: Uuid,
+        version: i64,
+        event: &E,
+    ) -> Result<Self, serde_json::Error> {
         Ok(Self {
             id: Uuid::now_v7(),
             event_type: E::TYPE.to_owned(),
             schema_version: E::SCHEMA_VERSION,
             source: source.to_owned(),
-            aggregate: Aggregate { kind: E::AGGREGATE.to_owned(), id, version },
+            aggregate: Aggregate {
+                kind: E::AGGREGATE.to_owned(),
+                id,
+                version,
+            },
             actor: None,
             correlation_id: None,
             traceparent: None,
@@ -110,7 +123,11 @@ impl Envelope {
         self
     }
 
-    pub fn with_trace(mut self, traceparent: Option<String>, correlation_id: Option<String>) -> Self {
+    pub fn with_trace(
+        mut self,
+        traceparent: Option<String>,
+        correlation_id: Option<String>,
+    ) -> Self {
         self.traceparent = traceparent;
         self.correlation_id = correlation_id;
         self
@@ -127,7 +144,10 @@ impl Envelope {
     /// The typed payload. A newer `schema_version` than this build knows is reported, not guessed at.
     pub fn decode<E: Event>(&self) -> Result<E, DecodeError> {
         if self.event_type != E::TYPE {
-            return Err(DecodeError::WrongType { expected: E::TYPE, got: self.event_type.clone() });
+            return Err(DecodeError::WrongType {
+                expected: E::TYPE,
+                got: self.event_type.clone(),
+            });
         }
         if self.schema_version > E::SCHEMA_VERSION || self.schema_version == 0 {
             return Err(DecodeError::UnknownSchemaVersion {
@@ -165,10 +185,20 @@ mod tests {
         env.schema_version = 99;
         assert!(matches!(
             env.decode::<NodeDeleted>(),
-            Err(DecodeError::UnknownSchemaVersion { got: 99, supported: 1, .. })
+            Err(DecodeError::UnknownSchemaVersion {
+                got: 99,
+                supported: 1,
+                ..
+            })
         ));
         env.event_type = "node.created".into();
-        assert!(matches!(env.decode::<NodeDeleted>(), Err(DecodeError::WrongType { .. })));
-        assert!(matches!(Envelope::from_slice(b"{\"id\":1}"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            env.decode::<NodeDeleted>(),
+            Err(DecodeError::WrongType { .. })
+        ));
+        assert!(matches!(
+            Envelope::from_slice(b"{\"id\":1}"),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 }

@@ -30,7 +30,9 @@ pub fn valid_schema(schema: &str) -> bool {
     !schema.is_empty()
         && schema.len() <= 63
         && schema.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
-        && schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// SQL from a template with `__SCHEMA__` replaced by a validated schema name.
@@ -45,8 +47,13 @@ pub fn sql_for(template: &str, schema: &str) -> Result<String, OutboxError> {
 /// the service's own, so both evolve independently). Run with `Db::migrate` after the service's own.
 pub fn migrator(schema: &str) -> Result<Migrator, OutboxError> {
     let sql = sql_for(TEMPLATE, schema)?;
-    let migration =
-        Migration::new(1, "outbox".into(), MigrationType::Simple, AssertSqlSafe(sql).into_sql_str(), false);
+    let migration = Migration::new(
+        1,
+        "outbox".into(),
+        MigrationType::Simple,
+        AssertSqlSafe(sql).into_sql_str(),
+        false,
+    );
     let mut migrator = Migrator::with_migrations(vec![migration]);
     migrator.create_schema(schema.to_owned());
     migrator.dangerous_set_table_name(format!("{schema}._outbox_migrations"));
@@ -71,7 +78,11 @@ impl Outbox {
     }
 
     /// Records `envelope` in the caller's transaction (`&mut *tx`).
-    pub async fn record(&self, conn: &mut PgConnection, envelope: &Envelope) -> Result<(), OutboxError> {
+    pub async fn record(
+        &self,
+        conn: &mut PgConnection,
+        envelope: &Envelope,
+    ) -> Result<(), OutboxError> {
         if !subjects::valid_event_type(&envelope.event_type) {
             return Err(OutboxError::InvalidEventType(envelope.event_type.clone()));
         }

@@ -29,5 +29,7 @@ pub fn dlq_stream(prefix: &str) -> String {
 pub fn valid_event_type(event_type: &str) -> bool {
     !event_type.is_empty()
         && event_type.split('.').all(|t| !t.is_empty())
-        && event_type.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
+        && event_type
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
 }

@@ -21,7 +21,12 @@ macro_rules! event {
 pub struct AccountRegistered {
     pub account_id: Uuid,
 }
-event!(AccountRegistered, "account.registered", "account", Visibility::Internal);
+event!(
+    AccountRegistered,
+    "account.registered",
+    "account",
+    Visibility::Internal
+);
 
 /// Privacy settings others must apply: the fuzz radius of the `home` node and role-without-name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -30,14 +35,24 @@ pub struct AccountUpdated {
     pub fuzz_radius_m: u32,
     pub ron: bool,
 }
-event!(AccountUpdated, "account.updated", "account", Visibility::Private);
+event!(
+    AccountUpdated,
+    "account.updated",
+    "account",
+    Visibility::Private
+);
 
 /// DSGVO forget: every service removes or pseudonymises this account's data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccountForgotten {
     pub account_id: Uuid,
 }
-event!(AccountForgotten, "account.forgotten", "account", Visibility::Internal);
+event!(
+    AccountForgotten,
+    "account.forgotten",
+    "account",
+    Visibility::Internal
+);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeCreated {

@@ -53,6 +53,11 @@ pub fn migrator() -> Migrator {
     schema_migrator(sqlx::migrate!("./migrations"), SCHEMA)
 }
 
+/// Everything `migrate` applies, in order: the service's own tables, then its outbox.
+pub fn migrators() -> Result<Vec<Migrator>, gewebe_events::outbox::OutboxError> {
+    Ok(vec![migrator(), gewebe_events::outbox::migrator(SCHEMA)?])
+}
+
 /// Connects, binds and returns the server; `run()` it (zero-to-production's `Application::build`).
 pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartError> {
     let db = Db::connect_lazy(&config.db, config::SERVICE)?;

@@ -66,7 +66,9 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 
 async fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
-    db.migrate(&gewebe_auth::migrator()).await?;
+    for migrator in gewebe_auth::migrators()? {
+        db.migrate(&migrator).await?;
+    }
     tracing::info!("migrations applied");
     Ok(())
 }

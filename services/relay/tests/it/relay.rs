@@ -1,0 +1,231 @@
+//! The relay in process and as its binary: order, poison rows, replay, two instances, stream policy.
+
+use std::{collections::HashMap, time::Duration};
+
+use futures::StreamExt;
+use gewebe_events::{Envelope, subjects, types::NodeDeleted};
+use gewebe_platform::Shutdown;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{assert_exactly_once_in_order, env};
+
+#[tokio::test]
+async fn relays_concurrent_writes_exactly_once_in_aggregate_order() {
+    let env = env().await;
+    let server = gewebe_relay::build(env.config(), Shutdown::new())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let expected = env.write_many(4, 10, 150).await;
+    env.wait_for(600, Duration::from_secs(30)).await;
+    assert_exactly_once_in_order(&env.read_stream().await, &expected);
+
+    let http = gewebe_testkit::http();
+    let status: Value = http
+        .get(server.url("/relay/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["leader"], true);
+    assert_eq!(status["schemas"][0]["pending"], 0);
+    let metrics = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"relay_published_events_total{schema="w"} 600"#),
+        "{metrics}"
+    );
+    let ready = http.get(server.url("/health/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn poison_rows_are_quarantined_and_the_rows_behind_them_published() {
+    let env = env().await;
+    let js = env.jetstream().await;
+    let mut dlq = js
+        .client()
+        .subscribe(subjects::dlq(&env.prefix, ">"))
+        .await
+        .unwrap();
+
+    let first = env.write(Uuid::now_v7(), 1).await;
+    // Too large for NATS (1 MiB max payload), but a valid envelope.
+    let big_id = Uuid::now_v7();
+    let mut big =
+        Envelope::new("test-writer", big_id, 1, &NodeDeleted { node_id: big_id }).unwrap();
+    big.data = serde_json::json!({ "node_id": big_id, "blob": "x".repeat(2 * 1024 * 1024) });
+    let mut tx = env.pool.begin().await.unwrap();
+    env.outbox.record(&mut tx, &big).await.unwrap();
+    // Not an envelope at all (a writer bug or a hand-edited row).
+    sqlx::query(
+        "INSERT INTO w.outbox (id, event_type, aggregate_type, aggregate_id, aggregate_version, payload) \
+         VALUES ($1, 'node.deleted', 'node', $2, 1, '\\x00ff'::bytea)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(Uuid::now_v7())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let last = env.write(Uuid::now_v7(), 1).await;
+
+    let server = gewebe_relay::build(env.config(), Shutdown::new())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    env.wait_for(2, Duration::from_secs(20)).await;
+    let ids: Vec<Uuid> = env.read_stream().await.iter().map(|e| e.id).collect();
+    assert_eq!(ids, vec![first.id, last.id]);
+
+    let mut conn = env.direct().await;
+    let reasons: Vec<String> =
+        sqlx::query_scalar("SELECT reason FROM w.outbox_quarantine ORDER BY seq")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons[0].contains("larger than NATS accepts"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].contains("not an event envelope"), "{reasons:?}");
+    for _ in 0..2 {
+        let msg = tokio::time::timeout(Duration::from_secs(5), dlq.next())
+            .await
+            .unwrap()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&msg.payload).unwrap();
+        assert_eq!(report["schema"], "w");
+    }
+    let metrics = gewebe_testkit::http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"relay_quarantined_events_total{schema="w"} 2"#),
+        "{metrics}"
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn replay_after_a_purge_restores_every_event_exactly_once() {
+    let env = env().await;
+    let before = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    let server = gewebe_relay::build(env.config(), Shutdown::new())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let expected = env.write_many(3, 5, 100).await;
+    env.wait_for(300, Duration::from_secs(30)).await;
+    server.stop().await.unwrap();
+
+    let js = env.jetstream().await;
+    js.get_stream(subjects::stream(&env.prefix))
+        .await
+        .unwrap()
+        .purge()
+        .await
+        .unwrap();
+    assert_eq!(env.stream_len().await, 0);
+
+    let since = before
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let run = |args: Vec<String>| {
+        let out = env
+            .binary(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Logs are JSON lines on stdout too; the report is the last line.
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        serde_json::from_str::<Value>(stdout.lines().last().unwrap()).unwrap()
+    };
+    let report = run(vec!["replay".into(), "--since".into(), since.clone()]);
+    assert_eq!(report["republished"], 300, "{report}");
+    assert_exactly_once_in_order(&env.read_stream().await, &expected);
+
+    // A second replay finds everything in the stream again and adds nothing.
+    let report = run(vec!["replay".into(), "--since".into(), since]);
+    assert_eq!(
+        (report["republished"].as_u64(), report["present"].as_u64()),
+        (Some(0), Some(300)),
+        "{report}"
+    );
+    assert_eq!(env.stream_len().await, 300);
+}
+
+#[tokio::test]
+async fn two_relays_at_once_publish_exactly_once_in_order_and_fail_over() {
+    let env = env().await;
+    let mut a = env.binary(&["serve"]).spawn().unwrap();
+    let mut b = env.binary(&["serve"]).spawn().unwrap();
+    let expected = env.write_many(4, 20, 500).await;
+    env.wait_for(2000, Duration::from_secs(60)).await;
+    assert_exactly_once_in_order(&env.read_stream().await, &expected);
+
+    // Kill whichever leads; the other takes over and relays what comes next.
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let more: HashMap<Uuid, i64> = env.write_many(2, 5, 50).await;
+    env.wait_for(2100, Duration::from_secs(30)).await;
+    let events = env.read_stream().await;
+    assert_eq!(events.len(), 2100);
+    assert!(
+        more.keys()
+            .all(|id| events.iter().any(|e| e.aggregate.id == *id))
+    );
+    b.kill().unwrap();
+    b.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_stream_with_other_settings_is_reported_not_changed() {
+    let env = env().await;
+    let js = env.jetstream().await;
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: subjects::stream(&env.prefix),
+        subjects: vec![subjects::all_events(&env.prefix)],
+        max_age: Duration::from_secs(3600),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let out = env.binary(&["provision"]).output().unwrap();
+    assert!(!out.status.success());
+    let logs = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        logs.contains("different settings") && logs.contains("max_age"),
+        "{logs}"
+    );
+    let mut stream = js.get_stream(subjects::stream(&env.prefix)).await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(
+        info.config.max_age,
+        Duration::from_secs(3600),
+        "left as it was"
+    );
+}
