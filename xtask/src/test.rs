@@ -195,3 +195,28 @@ fn drop_leftover_test_databases(pg_port: u16) {
         );
     }
 }
+
+/// `cargo xtask bench <name>`: the same backing services as the tests, then the named benchmark
+/// (optimised build, `[profile.bench]`), which prints its figures and writes `bench/results/<name>.md`.
+pub fn bench(root: &Path, args: &[String]) -> Result {
+    let known = [("relay", "gewebe-relay")];
+    let Some(name) = args.first() else {
+        return Err(format!(
+            "which benchmark? one of: {}",
+            known.map(|k| k.0).join(", ")
+        ));
+    };
+    let Some((_, package)) = known.iter().find(|(n, _)| n == name) else {
+        return Err(format!(
+            "unknown benchmark {name:?}; one of: {}",
+            known.map(|k| k.0).join(", ")
+        ));
+    };
+    crate::install::system_packages()?;
+    let env = backends_for_tests(root)?;
+    sh::run(
+        cargo(root)
+            .args(["bench", "-p", package, "--bench", name])
+            .envs(env),
+    )
+}

@@ -141,6 +141,7 @@ where
         );
         if let Some(tp) = &envelope.traceparent {
             span.record("traceparent", tp.as_str());
+            crate::trace::continue_trace(&span, tp);
         }
         let event_type = envelope.event_type.clone();
         let result = handler(envelope).instrument(span.clone()).await;

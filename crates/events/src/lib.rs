@@ -8,6 +8,7 @@ pub mod consumer;
 pub mod envelope;
 pub mod outbox;
 pub mod subjects;
+pub mod trace;
 pub mod types;
 
 pub use envelope::{Aggregate, DecodeError, Envelope, Event, Location, Visibility};

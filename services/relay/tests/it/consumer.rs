@@ -1,0 +1,129 @@
+//! The consumer helper from `gewebe-events`, on events the relay published.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use gewebe_events::{
+    Envelope,
+    consumer::{self, ConsumerConfig, HandlerError},
+    subjects,
+};
+use gewebe_platform::Shutdown;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{SCHEMA, env};
+
+#[tokio::test]
+async fn acks_retries_dead_letters_and_applies_each_event_once() {
+    let env = env().await;
+    let server = gewebe_relay::build(env.config(), Shutdown::new())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let expected = env.write_many(2, 5, 10).await;
+    env.wait_for(20, Duration::from_secs(20)).await;
+    let events = env.read_stream().await;
+    let flaky = events[3].id;
+    let poison = events[7].id;
+
+    let js = env.jetstream().await;
+    let mut dlq = js
+        .client()
+        .subscribe(subjects::dlq(&env.prefix, ">"))
+        .await
+        .unwrap();
+    let deliveries: Arc<Mutex<HashMap<Uuid, u32>>> = Arc::default();
+    let applied: Arc<Mutex<Vec<Uuid>>> = Arc::default();
+    let stop = CancellationToken::new();
+    let mut config = ConsumerConfig::new(&env.prefix, "it-consumer", &["node.updated"]);
+    config.max_deliver = 3;
+    config.backoff = vec![Duration::from_millis(50)];
+
+    let run = {
+        let (js, config, stop, pool) = (js.clone(), config.clone(), stop.clone(), env.pool.clone());
+        let (deliveries, applied) = (deliveries.clone(), applied.clone());
+        tokio::spawn(async move {
+            consumer::run(&js, &config, stop, move |event: Envelope| {
+                let (deliveries, applied, pool) =
+                    (deliveries.clone(), applied.clone(), pool.clone());
+                async move {
+                    let n = {
+                        let mut d = deliveries.lock().unwrap();
+                        let n = d.entry(event.id).or_insert(0);
+                        *n += 1;
+                        *n
+                    };
+                    if event.id == poison || (event.id == flaky && n <= 2) {
+                        return Err::<(), HandlerError>("handler failed".into());
+                    }
+                    let mut tx = pool.begin().await?;
+                    if consumer::first_time(&mut tx, SCHEMA, "it-consumer", event.id).await? {
+                        applied.lock().unwrap().push(event.id);
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+            })
+            .await
+        })
+    };
+
+    let all_but_poison = expected.values().sum::<i64>() as usize - 1;
+    let done = gewebe_testkit::eventually(Duration::from_secs(20), || async {
+        (applied.lock().unwrap().len() == all_but_poison).then_some(())
+    })
+    .await;
+    assert!(
+        done.is_some(),
+        "applied {} of {all_but_poison}",
+        applied.lock().unwrap().len()
+    );
+    let dead = tokio::time::timeout(Duration::from_secs(10), dlq.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(Envelope::from_slice(&dead.payload).unwrap().id, poison);
+    assert_eq!(
+        dead.headers
+            .as_ref()
+            .unwrap()
+            .get("Gewebe-Dlq-Consumer")
+            .unwrap()
+            .as_str(),
+        "it-consumer"
+    );
+    assert_eq!(
+        deliveries.lock().unwrap()[&flaky],
+        3,
+        "retried after two failures"
+    );
+    assert_eq!(
+        deliveries.lock().unwrap()[&poison],
+        3,
+        "gave up after max_deliver"
+    );
+
+    stop.cancel();
+    run.await.unwrap().unwrap();
+
+    // A redelivered or replayed event is recognised and skipped.
+    let mut tx = env.pool.begin().await.unwrap();
+    assert!(
+        !consumer::first_time(&mut tx, SCHEMA, "it-consumer", flaky)
+            .await
+            .unwrap()
+    );
+    assert!(
+        consumer::first_time(&mut tx, SCHEMA, "another-consumer", flaky)
+            .await
+            .unwrap()
+    );
+    tx.commit().await.unwrap();
+    server.stop().await.unwrap();
+}
