@@ -110,3 +110,40 @@ async fn errors_through_caddy_are_problems_and_internal_routes_are_hidden() {
         assert_eq!(resp.status(), 404, "{path}");
     }
 }
+
+/// Every service of the stack is ready at its direct (not public) address, and the relay leads.
+#[tokio::test]
+async fn every_service_is_ready_and_the_relay_leads() {
+    let direct = std::env::var("GEWEBE_STACK_DIRECT").expect("GEWEBE_STACK_DIRECT is not set");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for entry in direct.split(',').filter(|e| !e.is_empty()) {
+        let (service, base) = entry.split_once('=').unwrap();
+        // Readiness may take a moment after start (e.g. the relay provisioning its stream).
+        let mut status = 0;
+        for _ in 0..50 {
+            status = http
+                .get(format!("{base}/health/ready"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16();
+            if status == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert_eq!(status, 200, "{service} ready");
+        if service == "relay" {
+            let body: Value = http
+                .get(format!("{base}/relay/status"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(body["leader"], true, "{body}");
+        }
+    }
+}

@@ -128,6 +128,14 @@ impl Stack {
             .collect()
     }
 
+    /// Services Caddy routes at `/<service>/` (the relay has no public API).
+    pub fn public_services(&self) -> Vec<&'static str> {
+        self.services()
+            .into_iter()
+            .filter(|s| *s != "relay")
+            .collect()
+    }
+
     /// Schemas with an outbox, i.e. services that write events (the relay's `RELAY_SCHEMAS`).
     pub fn outbox_schemas(&self) -> Vec<&'static str> {
         self.services()
@@ -357,7 +365,7 @@ impl Stack {
                 .join("caddy/data/caddy/pki/authorities/local/root.crt")
                 .display()
         );
-        for s in self.services() {
+        for s in self.public_services() {
             println!(
                 "  {s:<7} https://localhost:{https}/{s}/   (OpenAPI: https://localhost:{https}/{s}/openapi.json)"
             );

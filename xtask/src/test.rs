@@ -108,7 +108,16 @@ fn smoke(root: &Path, nextest: bool) -> Result {
             "GEWEBE_STACK_CA",
             dir.join("caddy/data/caddy/pki/authorities/local/root.crt"),
         )
-        .env("GEWEBE_STACK_SERVICES", stack.services().join(","));
+        .env("GEWEBE_STACK_SERVICES", stack.public_services().join(","))
+        .env(
+            "GEWEBE_STACK_DIRECT",
+            stack
+                .services()
+                .iter()
+                .map(|s| format!("{s}=http://127.0.0.1:{}", ports.service(s)))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         sh::run(&mut e2e)
     });
     let stopped = sh::run(&mut down);

@@ -64,6 +64,7 @@ pub fn migrator(schema: &str) -> Result<Migrator, OutboxError> {
 #[derive(Debug, Clone)]
 pub struct Outbox {
     insert: String,
+    insert_many: String,
 }
 
 impl Outbox {
@@ -74,7 +75,55 @@ impl Outbox {
              VALUES ($1, $2, $3, $4, $5, $6)",
             schema,
         )?;
-        Ok(Self { insert })
+        // One round trip for many events, in the given order (ordinality keeps `seq` in that order).
+        let insert_many = sql_for(
+            "INSERT INTO __SCHEMA__.outbox \
+             (id, event_type, aggregate_type, aggregate_id, aggregate_version, payload) \
+             SELECT id, event_type, aggregate_type, aggregate_id, aggregate_version, payload \
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::int8[], $6::bytea[]) \
+             WITH ORDINALITY AS e(id, event_type, aggregate_type, aggregate_id, aggregate_version, payload, n) \
+             ORDER BY n",
+            schema,
+        )?;
+        Ok(Self {
+            insert,
+            insert_many,
+        })
+    }
+
+    /// Records several events in the caller's transaction with one statement, in slice order.
+    pub async fn record_many(
+        &self,
+        conn: &mut PgConnection,
+        envelopes: &[Envelope],
+    ) -> Result<(), OutboxError> {
+        let mut ids = Vec::with_capacity(envelopes.len());
+        let mut types = Vec::with_capacity(envelopes.len());
+        let mut kinds = Vec::with_capacity(envelopes.len());
+        let mut aggregates = Vec::with_capacity(envelopes.len());
+        let mut versions = Vec::with_capacity(envelopes.len());
+        let mut payloads = Vec::with_capacity(envelopes.len());
+        for e in envelopes {
+            if !subjects::valid_event_type(&e.event_type) {
+                return Err(OutboxError::InvalidEventType(e.event_type.clone()));
+            }
+            ids.push(e.id);
+            types.push(e.event_type.clone());
+            kinds.push(e.aggregate.kind.clone());
+            aggregates.push(e.aggregate.id);
+            versions.push(e.aggregate.version);
+            payloads.push(e.to_vec()?);
+        }
+        sqlx::query(AssertSqlSafe(self.insert_many.as_str()))
+            .bind(ids)
+            .bind(types)
+            .bind(kinds)
+            .bind(aggregates)
+            .bind(versions)
+            .bind(payloads)
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 
     /// Records `envelope` in the caller's transaction (`&mut *tx`).

@@ -108,6 +108,10 @@ impl Db {
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
             .idle_timeout(Duration::from_secs(300))
+            // No ping per checkout: the pool talks to PgBouncer, which survives database restarts
+            // itself; a dead client connection shows as one failed query, and the ping would cost a
+            // round trip on every transaction.
+            .test_before_acquire(false)
             .connect_lazy_with(pooled);
         Ok(Self { pool, direct })
     }

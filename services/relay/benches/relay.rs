@@ -39,7 +39,6 @@ const SUSTAINED_WRITERS: usize = 4;
 const SUSTAINED_PER_WRITER: usize = 10_000;
 const EVENTS_PER_TX: usize = 50;
 const BACKLOG: usize = 50_000;
-const LATENCY_RATE: u64 = 1_000;
 const LATENCY_SECS: u64 = 10;
 
 fn envelope(aggregate: Uuid, version: i64) -> Envelope {
@@ -108,8 +107,10 @@ impl Bench {
 
     async fn write_tx(&self, events: &[Envelope]) {
         let mut tx = self.pool.begin().await.unwrap();
-        for e in events {
-            self.outbox.record(&mut tx, e).await.unwrap();
+        if let [one] = events {
+            self.outbox.record(&mut tx, one).await.unwrap();
+        } else {
+            self.outbox.record_many(&mut tx, events).await.unwrap();
         }
         tx.commit().await.unwrap();
     }
@@ -208,8 +209,17 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+fn latency_rate() -> u64 {
+    std::env::var("BENCH_LATENCY_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000)
+}
+
 #[tokio::main]
 async fn main() {
+    #[allow(non_snake_case)]
+    let LATENCY_RATE = latency_rate();
     if std::env::args().any(|a| a == "--list") {
         return; // cargo's bench discovery
     }
@@ -325,6 +335,22 @@ async fn main() {
     }))
     .await;
     let mut latencies = receiver.await.unwrap();
+    let metrics = gewebe_testkit::http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let batch_lines: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("relay_batch_duration_seconds"))
+        .collect();
+    eprintln!(
+        "relay batch durations during the latency run:\n{}",
+        batch_lines.join("\n")
+    );
     server.stop().await.unwrap();
     latencies.sort_by(f64::total_cmp);
     let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));

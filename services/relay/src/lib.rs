@@ -64,6 +64,7 @@ pub async fn relay(config: &Config, registry: &MetricsRegistry) -> Result<Relay,
         config: config.relay.clone(),
         metrics: metrics::RelayMetrics::register(registry),
         state: Arc::default(),
+        acked: std::sync::Mutex::default(),
     })
 }
 
