@@ -115,7 +115,7 @@ async fn errors_through_caddy_are_problems_and_internal_routes_are_hidden() {
 #[tokio::test]
 async fn every_service_is_ready_and_the_relay_leads() {
     let direct = std::env::var("GEWEBE_STACK_DIRECT").expect("GEWEBE_STACK_DIRECT is not set");
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = stack().http;
     for entry in direct.split(',').filter(|e| !e.is_empty()) {
         let (service, base) = entry.split_once('=').unwrap();
         // Readiness may take a moment after start (e.g. the relay provisioning its stream).
