@@ -100,6 +100,19 @@ async fn errors_through_caddy_are_problems_and_internal_routes_are_hidden() {
         .unwrap();
     assert_eq!(resp.headers()["x-request-id"], "e2e-trace-1");
 
+    // The JWKS is served on the one origin, at the well-known path and under /auth.
+    for path in ["/.well-known/jwks.json", "/auth/.well-known/jwks.json"] {
+        let resp = stack
+            .http
+            .get(format!("{}{path}", stack.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let jwks: Value = resp.json().await.unwrap();
+        assert_eq!(jwks["keys"][0]["kty"], "OKP", "{path}: {jwks}");
+    }
+
     for path in ["/metrics", "/health/ready", "/nowhere"] {
         let resp = stack
             .http

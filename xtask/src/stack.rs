@@ -180,6 +180,12 @@ impl Stack {
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_owned()),
             ),
             ("RELAY_SCHEMAS", self.outbox_schemas().join(",")),
+            // A fixed key-encryption key for the local stack only; production injects its own
+            // from a secret (runbooks/key-rotation.md).
+            (
+                "AUTH_KEK",
+                "bG9jYWwtc3RhY2stb25seS1ub3QtYS1zZWNyZXQhISE=".to_owned(),
+            ),
             // One machine's disk: JetStream refuses streams larger than the space it may use.
             ("NATS_STREAM_MAX_BYTES", "1073741824".to_owned()),
         ]

@@ -1,5 +1,8 @@
 //! gewebe-auth's configuration, from the environment (see the README's table).
 
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::STANDARD as B64};
 use gewebe_platform::{
     ConfigError, Env, db::DbConfig, http::HttpConfig, redis::RedisConfig,
     telemetry::TelemetryConfig,
@@ -14,6 +17,52 @@ pub struct Config {
     pub db: DbConfig,
     pub redis: RedisConfig,
     pub telemetry: TelemetryConfig,
+    pub keys: KeysConfig,
+}
+
+/// Signing keys and the tokens they sign.
+#[derive(Clone)]
+pub struct KeysConfig {
+    /// `AUTH_KEK` — base64 of 32 random bytes; seals the private signing keys (AES-256-GCM).
+    pub kek: std::sync::Arc<secrecy::SecretBox<[u8; 32]>>,
+    /// `AUTH_KEY_ROTATION_DAYS` — a key older than this is replaced automatically (default 180).
+    pub rotate_after: Duration,
+    /// `AUTH_KEY_OVERLAP_DAYS` — a superseded key stays in the JWKS this long (default 14).
+    pub overlap: Duration,
+    /// `JWT_ISSUER` (default `gewebe-auth`) and `JWT_AUDIENCE` (default `gewebe`).
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl KeysConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        use secrecy::ExposeSecret;
+        let raw = env.secret("AUTH_KEK")?;
+        let bytes = B64.decode(raw.expose_secret().trim()).map_err(|_| {
+            ConfigError::new(
+                "AUTH_KEK",
+                "must be base64 (e.g. `openssl rand -base64 32`)",
+            )
+        })?;
+        let kek: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| ConfigError::new("AUTH_KEK", "must decode to exactly 32 bytes"))?;
+        Ok(Self {
+            kek: std::sync::Arc::new(secrecy::SecretBox::new(Box::new(kek))),
+            rotate_after: Duration::from_secs(
+                86_400 * env.in_range("AUTH_KEY_ROTATION_DAYS", 180, 1..=3650)?,
+            ),
+            overlap: Duration::from_secs(
+                86_400 * env.in_range("AUTH_KEY_OVERLAP_DAYS", 14, 1..=365)?,
+            ),
+            issuer: env
+                .raw("JWT_ISSUER")
+                .unwrap_or_else(|| "gewebe-auth".to_owned()),
+            audience: env
+                .raw("JWT_AUDIENCE")
+                .unwrap_or_else(|| "gewebe".to_owned()),
+        })
+    }
 }
 
 impl Config {
@@ -23,6 +72,7 @@ impl Config {
             http: HttpConfig::from_env(env, DEFAULT_PORT)?,
             db: DbConfig::from_env(env)?,
             redis: RedisConfig::from_env(env)?,
+            keys: KeysConfig::from_env(env)?,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! module that exports `router()`; they are merged in [`router`].
 
 pub mod config;
+pub mod keys;
 mod openapi;
 
 use std::{ops::Deref, sync::Arc};
@@ -24,6 +25,7 @@ pub const SCHEMA: &str = "auth";
 pub struct App {
     pub db: Db,
     pub redis: Redis,
+    pub keys: keys::KeyStore,
     pub config: Config,
 }
 
@@ -62,7 +64,18 @@ pub fn migrators() -> Result<Vec<Migrator>, gewebe_events::outbox::OutboxError> 
 pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartError> {
     let db = Db::connect_lazy(&config.db, config::SERVICE)?;
     let redis = Redis::connect(&config.redis).await?;
-    let state = AppState(Arc::new(App { db, redis, config }));
+    let keys = key_store(&db, &config);
+    if let Err(e) = keys.ensure_fresh().await {
+        // Not fatal: the database may still be starting; the hourly task retries.
+        tracing::warn!(error = %e, "checking the signing key at start-up failed");
+    }
+    spawn_key_rotation(keys.clone(), &shutdown);
+    let state = AppState(Arc::new(App {
+        db,
+        redis,
+        keys,
+        config,
+    }));
 
     let readiness = Readiness::new(state.config.http.ready_timeout, shutdown.clone())
         .check("postgres", {
@@ -95,7 +108,36 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
     ))
 }
 
+/// The key store over `db` with the configured KEK and rotation policy.
+pub fn key_store(db: &Db, config: &Config) -> keys::KeyStore {
+    keys::KeyStore::new(
+        db.clone(),
+        config.keys.kek.clone(),
+        config.keys.rotate_after,
+        config.keys.overlap,
+    )
+}
+
+fn spawn_key_rotation(keys: keys::KeyStore, shutdown: &Shutdown) {
+    let stop = shutdown.clone();
+    shutdown.spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        tick.tick().await; // the first tick is immediate; start-up already checked
+        loop {
+            tokio::select! {
+                _ = tick.tick() => if let Err(e) = keys.ensure_fresh().await {
+                    tracing::warn!(error = %e, "signing key rotation check failed");
+                },
+                () = stop.cancelled() => break,
+            }
+        }
+    });
+}
+
 /// All of gewebe-auth's public routes.
 pub fn router(state: AppState) -> Router {
-    Router::new().merge(openapi::router()).with_state(state)
+    Router::new()
+        .merge(openapi::router())
+        .merge(keys::router())
+        .with_state(state)
 }

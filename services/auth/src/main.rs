@@ -21,6 +21,17 @@ enum Command {
     Serve,
     /// Apply database migrations (direct connection: `DATABASE_DIRECT_URL`).
     Migrate,
+    /// Manage the token signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Make a new signing key current; the previous one stays in the JWKS for the overlap.
+    Rotate,
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +56,9 @@ fn main() -> std::process::ExitCode {
         let result = match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(&config).await,
+            Command::Keys {
+                action: KeysAction::Rotate,
+            } => rotate(&config).await,
         };
         match result {
             Ok(()) => std::process::ExitCode::SUCCESS,
@@ -70,5 +84,12 @@ async fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
         db.migrate(&migrator).await?;
     }
     tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn rotate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
+    let kid = gewebe_auth::key_store(&db, config).rotate().await?;
+    tracing::info!(%kid, "new signing key is current");
     Ok(())
 }

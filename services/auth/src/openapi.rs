@@ -7,10 +7,13 @@ use utoipa::OpenApi;
 use crate::AppState;
 
 #[derive(OpenApi)]
-#[openapi(info(
-    title = "gewebe-auth",
-    description = "Accounts, login, sessions, EdDSA access tokens and the JWKS. Errors are RFC 9457 problem+json.",
-))]
+#[openapi(
+    info(
+        title = "gewebe-auth",
+        description = "Accounts, login, sessions, EdDSA access tokens and the JWKS. Errors are RFC 9457 problem+json.",
+    ),
+    paths(crate::keys::routes_doc::jwks)
+)]
 struct ApiDoc;
 
 pub fn document() -> utoipa::openapi::OpenApi {

@@ -71,6 +71,7 @@ fn with_db(cmd: &mut Command, db: &gewebe_testkit::TestDb) {
     cmd.env("DATABASE_URL", &db.pooled_url)
         .env("DATABASE_DIRECT_URL", &db.direct_url)
         .env("REDIS_URL", env.redis_url)
+        .env("AUTH_KEK", crate::TEST_KEK)
         .env("BIND_ADDR", "127.0.0.1:0");
 }
 

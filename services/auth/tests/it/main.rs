@@ -2,9 +2,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod binary;
+mod keys;
 mod service;
 
-use gewebe_auth::Config;
+use gewebe_auth::{Config, config::KeysConfig};
 use gewebe_platform::{
     Shutdown,
     db::DbConfig,
@@ -29,7 +30,15 @@ pub fn config(db: &TestDb) -> Config {
             loki_url: None,
             otlp_endpoint: None,
         },
+        keys: keys_config(TEST_KEK),
     }
+}
+
+/// base64 of 32 bytes, for tests only.
+pub const TEST_KEK: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
+
+pub fn keys_config(kek: &str) -> KeysConfig {
+    KeysConfig::from_env(&gewebe_platform::Env::from_pairs([("AUTH_KEK", kek)])).unwrap()
 }
 
 /// A migrated database of its own and the service on port 0.
