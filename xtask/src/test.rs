@@ -96,7 +96,7 @@ fn smoke(root: &Path, nextest: bool) -> Result {
         };
         let mut e2e = cargo(root);
         if nextest {
-            e2e.args(["nextest", "run", "-p", "gewebe-e2e", "--no-fail-fast"]);
+            e2e.args(["nextest", "run", "--workspace", "-E", "package(gewebe-e2e)", "--no-fail-fast"]);
         } else {
             e2e.args(["test", "-p", "gewebe-e2e", "--no-fail-fast"]);
         }
