@@ -123,6 +123,13 @@ impl Envelope {
         self
     }
 
+    /// Records the current span's trace (when OpenTelemetry is on) and the request id as the
+    /// correlation id, so consumers continue the writer's trace.
+    pub fn with_current_trace(self, correlation_id: Option<String>) -> Self {
+        let traceparent = crate::trace::current_traceparent();
+        self.with_trace(traceparent, correlation_id)
+    }
+
     pub fn with_trace(
         mut self,
         traceparent: Option<String>,

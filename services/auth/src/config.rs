@@ -18,6 +18,37 @@ pub struct Config {
     pub redis: RedisConfig,
     pub telemetry: TelemetryConfig,
     pub keys: KeysConfig,
+    pub accounts: AccountsConfig,
+}
+
+/// Passwords and access tokens.
+#[derive(Debug, Clone)]
+pub struct AccountsConfig {
+    /// `AUTH_ARGON2_M_KIB`, `AUTH_ARGON2_T`, `AUTH_ARGON2_P` — argon2id cost; at least OWASP's
+    /// m = 19 MiB, t = 2, p = 1 (the defaults). Raising them rehashes at the next login.
+    pub argon2_m_kib: u32,
+    pub argon2_t: u32,
+    pub argon2_p: u32,
+    /// `ACCESS_TOKEN_TTL_SECS` — access-token lifetime (default 900 = 15 minutes).
+    pub access_ttl: Duration,
+    /// `JWKS_URL` — where this service verifies its own tokens (default: its own JWKS route).
+    pub jwks_url: Option<String>,
+}
+
+impl AccountsConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            argon2_m_kib: env.in_range("AUTH_ARGON2_M_KIB", 19_456, 19_456..=4 * 1024 * 1024)?,
+            argon2_t: env.in_range("AUTH_ARGON2_T", 2, 2..=100)?,
+            argon2_p: env.in_range("AUTH_ARGON2_P", 1, 1..=64)?,
+            access_ttl: Duration::from_secs(env.in_range(
+                "ACCESS_TOKEN_TTL_SECS",
+                900,
+                60..=86_400,
+            )?),
+            jwks_url: env.raw("JWKS_URL"),
+        })
+    }
 }
 
 /// Signing keys and the tokens they sign.
@@ -73,6 +104,7 @@ impl Config {
             db: DbConfig::from_env(env)?,
             redis: RedisConfig::from_env(env)?,
             keys: KeysConfig::from_env(env)?,
+            accounts: AccountsConfig::from_env(env)?,
         })
     }
 }

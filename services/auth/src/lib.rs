@@ -1,7 +1,9 @@
 //! gewebe-auth: accounts, login, sessions, EdDSA JWT and JWKS. Every route lives in a feature
 //! module that exports `router()`; they are merged in [`router`].
 
+pub mod accounts;
 pub mod config;
+pub mod error;
 pub mod keys;
 mod openapi;
 
@@ -26,7 +28,17 @@ pub struct App {
     pub db: Db,
     pub redis: Redis,
     pub keys: keys::KeyStore,
+    pub outbox: gewebe_events::outbox::Outbox,
+    pub hasher: accounts::password::Hasher,
+    /// Verifies this service's own access tokens, through its JWKS like every other service.
+    pub verifier: gewebe_platform::auth::JwtVerifier,
     pub config: Config,
+}
+
+impl axum::extract::FromRef<AppState> for gewebe_platform::auth::JwtVerifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
 }
 
 /// Cheap-to-clone handle on [`App`], the state of every router.
@@ -48,6 +60,12 @@ pub enum StartError {
     Redis(#[from] gewebe_platform::redis::RedisError),
     #[error("binding the listener: {0}")]
     Bind(#[from] std::io::Error),
+    #[error("outbox: {0}")]
+    Outbox(#[from] gewebe_events::outbox::OutboxError),
+    #[error("password hashing: {0}")]
+    Hashing(#[from] error::Error),
+    #[error("HTTP client: {0}")]
+    Http(String),
 }
 
 /// The migrations, kept in the `auth` schema.
@@ -70,10 +88,35 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         tracing::warn!(error = %e, "checking the signing key at start-up failed");
     }
     spawn_key_rotation(keys.clone(), &shutdown);
+    let listener = Server::bind(config.http.bind).await?;
+    let addr = listener.local_addr()?;
+    let jwks_url = config
+        .accounts
+        .jwks_url
+        .clone()
+        .unwrap_or_else(|| format!("http://127.0.0.1:{}/.well-known/jwks.json", addr.port()));
+    let verifier = gewebe_platform::auth::JwtVerifier::new(gewebe_platform::auth::JwtConfig {
+        jwks_url,
+        issuer: config.keys.issuer.clone(),
+        audience: config.keys.audience.clone(),
+        refresh_min_interval: std::time::Duration::from_secs(5),
+        cache_ttl: std::time::Duration::from_secs(300),
+        leeway_secs: 30,
+    })
+    .map_err(|e| StartError::Http(e.to_string()))?;
+    let hasher = accounts::password::Hasher::new(
+        config.accounts.argon2_m_kib,
+        config.accounts.argon2_t,
+        config.accounts.argon2_p,
+    )?;
+    let outbox = gewebe_events::outbox::Outbox::new(SCHEMA)?;
     let state = AppState(Arc::new(App {
         db,
         redis,
         keys,
+        outbox,
+        hasher,
+        verifier,
         config,
     }));
 
@@ -99,7 +142,6 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         readiness,
         registry,
     );
-    let listener = Server::bind(state.config.http.bind).await?;
     Ok(Server::new(
         listener,
         router,
@@ -139,5 +181,6 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(openapi::router())
         .merge(keys::router())
+        .merge(accounts::router())
         .with_state(state)
 }

@@ -12,9 +12,33 @@ use crate::AppState;
         title = "gewebe-auth",
         description = "Accounts, login, sessions, EdDSA access tokens and the JWKS. Errors are RFC 9457 problem+json.",
     ),
-    paths(crate::keys::routes_doc::jwks)
+    paths(
+        crate::keys::routes_doc::jwks,
+        crate::accounts::routes_doc::register,
+        crate::accounts::routes_doc::login,
+        crate::accounts::routes_doc::me,
+    ),
+    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
 
 pub fn document() -> utoipa::openapi::OpenApi {
     openapi::document(ApiDoc::openapi())

@@ -1,11 +1,15 @@
 //! gewebe-auth against real PostgreSQL (through PgBouncer) and Redis, over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accounts;
 mod binary;
 mod keys;
 mod service;
 
-use gewebe_auth::{Config, config::KeysConfig};
+use gewebe_auth::{
+    Config,
+    config::{AccountsConfig, KeysConfig},
+};
 use gewebe_platform::{
     Shutdown,
     db::DbConfig,
@@ -31,6 +35,11 @@ pub fn config(db: &TestDb) -> Config {
             otlp_endpoint: None,
         },
         keys: keys_config(TEST_KEK),
+        accounts: AccountsConfig::from_env(&gewebe_platform::Env::from_pairs(Vec::<(
+            String,
+            String,
+        )>::new()))
+        .unwrap(),
     }
 }
 
@@ -43,7 +52,13 @@ pub fn keys_config(kek: &str) -> KeysConfig {
 
 /// A migrated database of its own and the service on port 0.
 pub async fn spawn() -> (RunningServer, TestDb) {
-    let db = gewebe_testkit::database(&[&gewebe_auth::migrator()])
+    // Service logs in the test output, so a failing test shows why.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("warn")
+        .try_init();
+    let migrators = gewebe_auth::migrators().unwrap();
+    let db = gewebe_testkit::database(&migrators.iter().collect::<Vec<_>>())
         .await
         .unwrap();
     let server = gewebe_auth::build(config(&db), Shutdown::new())

@@ -1,0 +1,202 @@
+use axum::{
+    Router,
+    extract::State,
+    http::StatusCode,
+    routing::{get, post},
+};
+use gewebe_events::{Envelope, types::AccountRegistered};
+use gewebe_platform::{
+    Problem,
+    auth::{AuthUser, Claims, Role},
+    http::extract::Json,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{store, validate};
+use crate::{AppState, config::SERVICE, error::Error};
+
+#[derive(Deserialize, ToSchema)]
+pub struct Register {
+    email: String,
+    password: String,
+    display_name: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Login {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Privacy {
+    /// Radius in metres within which the public position of the `home` node is fuzzed.
+    fuzz_radius_m: i32,
+    /// Role without name: public views show a placeholder instead of this account.
+    ron: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Account {
+    id: Uuid,
+    email: Option<String>,
+    display_name: Option<String>,
+    roles: Vec<String>,
+    privacy: Privacy,
+    version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    created_at: OffsetDateTime,
+}
+
+impl From<store::Account> for Account {
+    fn from(a: store::Account) -> Self {
+        Self {
+            id: a.id,
+            email: a.email,
+            display_name: a.display_name,
+            roles: a.roles,
+            privacy: Privacy {
+                fuzz_radius_m: a.fuzz_radius_m,
+                ron: a.ron,
+            },
+            version: a.version,
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AccessToken {
+    access_token: String,
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: i64,
+}
+
+/// Creates an account.
+#[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = Register,
+    responses(
+        (status = 201, body = Account),
+        (status = 409, description = "e-mail taken (`email_taken`)", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 422, description = "invalid fields (`validation_failed`)", body = gewebe_platform::http::problem::ProblemBody),
+    ))]
+pub async fn register(
+    State(app): State<AppState>,
+    Json(req): Json<Register>,
+) -> Result<(StatusCode, Json<Account>), Error> {
+    let mut errors = Vec::new();
+    let email = validate::email(&req.email, &mut errors);
+    validate::password(&req.password, &mut errors);
+    let display_name = validate::display_name(&req.display_name, &mut errors);
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    let hash = app.hasher.hash(req.password).await?;
+    let id = Uuid::now_v7();
+
+    let mut tx = app.db.begin().await?;
+    let account = store::insert(&mut tx, id, &email, &hash, &display_name)
+        .await?
+        .ok_or(Error::EmailTaken)?;
+    // Ids only: no e-mail, no name in events.
+    let event = Envelope::new(
+        SERVICE,
+        id,
+        account.version,
+        &AccountRegistered { account_id: id },
+    )
+    .map_err(gewebe_events::outbox::OutboxError::from)?
+    .with_actor(id)
+    .with_current_trace(gewebe_platform::http::context::current_request_id());
+    app.outbox.record(&mut tx, &event).await?;
+    tx.commit().await?;
+    tracing::info!(account_id = %id, "account registered");
+    Ok((StatusCode::CREATED, Json(account.into())))
+}
+
+/// Exchanges e-mail and password for an access token. Wrong e-mail and wrong password get the same
+/// answer, after the same work.
+#[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = Login,
+    responses(
+        (status = 200, body = AccessToken),
+        (status = 401, description = "wrong e-mail or password (`invalid_credentials`)", body = gewebe_platform::http::problem::ProblemBody),
+    ))]
+pub async fn login(
+    State(app): State<AppState>,
+    Json(req): Json<Login>,
+) -> Result<Json<AccessToken>, Error> {
+    let mut ignored = Vec::new();
+    let email = validate::email(&req.email, &mut ignored);
+    let found = {
+        let mut tx = app.db.begin().await?;
+        let found = store::credentials(&mut tx, &email).await?;
+        tx.commit().await?;
+        found
+    };
+    let stored = found.as_ref().and_then(|c| c.password_hash.clone());
+    let verified = app.hasher.verify(req.password.clone(), stored).await?;
+    let Some(account) = found.filter(|_| verified.ok) else {
+        tracing::info!("login failed");
+        return Err(Error::InvalidCredentials);
+    };
+    if verified.needs_rehash {
+        let hash = app.hasher.hash(req.password).await?;
+        let mut tx = app.db.begin().await?;
+        store::update_hash(&mut tx, account.id, &hash).await?;
+        tx.commit().await?;
+    }
+
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let ttl = app.config.accounts.access_ttl.as_secs() as i64;
+    let claims = Claims {
+        sub: account.id,
+        sid: Some(Uuid::now_v7()),
+        roles: account.roles.iter().filter_map(|r| parse_role(r)).collect(),
+        iat: now,
+        exp: now + ttl,
+        iss: app.config.keys.issuer.clone(),
+        aud: app.config.keys.audience.clone(),
+    };
+    let access_token = app.keys.sign(&claims).await?;
+    tracing::info!(account_id = %account.id, "login succeeded");
+    Ok(Json(AccessToken {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+    }))
+}
+
+fn parse_role(role: &str) -> Option<Role> {
+    match role {
+        "user" => Some(Role::User),
+        "moderator" => Some(Role::Moderator),
+        "admin" => Some(Role::Admin),
+        _ => None,
+    }
+}
+
+/// The caller's own account.
+#[utoipa::path(get, path = "/auth/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = Account), (status = 401, body = gewebe_platform::http::problem::ProblemBody)))]
+pub async fn me(State(app): State<AppState>, user: AuthUser) -> Result<Json<Account>, Problem> {
+    let mut tx = app.db.begin().await.map_err(Error::from)?;
+    let account = store::by_id(&mut tx, user.id).await.map_err(Error::from)?;
+    tx.commit().await.map_err(Error::from)?;
+    Ok(Json(account.ok_or(Error::NotFound)?.into()))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/register", post(register))
+        .route("/auth/login", post(login))
+        .route("/auth/me", get(me))
+}
+
+/// Path items for the OpenAPI document.
+pub mod routes_doc {
+    pub use super::{__path_login, __path_me, __path_register, login, me, register};
+}
