@@ -315,17 +315,23 @@ impl Server {
         .with_graceful_shutdown(async move { token.cancelled().await });
         let mut serve = std::pin::pin!(serve.into_future());
 
-        tokio::select! {
-            result = &mut serve => return result,
-            () = shutdown.cancelled() => {}
-        }
+        // Both branches can be ready at once (the server stops because the signal fired); whichever
+        // wins, a triggered shutdown always goes on to drain the tracked tasks below.
+        let served = tokio::select! {
+            result = &mut serve => Some(result),
+            () = shutdown.cancelled() => None,
+        };
         let started = tokio::time::Instant::now();
-        match tokio::time::timeout(deadline, &mut serve).await {
-            Ok(result) => result?,
-            Err(_) => tracing::warn!(
-                deadline_secs = deadline.as_secs(),
-                "drain deadline passed; closing remaining connections"
-            ),
+        match served {
+            Some(result) if !shutdown.is_triggered() => return result,
+            Some(result) => result?,
+            None => match tokio::time::timeout(deadline, &mut serve).await {
+                Ok(result) => result?,
+                Err(_) => tracing::warn!(
+                    deadline_secs = deadline.as_secs(),
+                    "drain deadline passed; closing remaining connections"
+                ),
+            },
         }
         let left = deadline.saturating_sub(started.elapsed());
         let unfinished = shutdown.drain_tasks(left).await;

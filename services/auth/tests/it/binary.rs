@@ -142,7 +142,11 @@ async fn migrate_then_serve_then_sigterm_exits_zero() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(status.code(), Some(0));
-    let logs: Vec<String> = rx.try_iter().collect();
+    // The reader thread ends at EOF; wait for it rather than racing it for the last lines.
+    let mut logs = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
+        logs.push(line);
+    }
     assert!(
         logs.iter().any(|l| l.contains("shutdown complete")),
         "{logs:?}"
