@@ -31,6 +31,11 @@ pub struct AccountsConfig {
     pub argon2_p: u32,
     /// `ACCESS_TOKEN_TTL_SECS` — access-token lifetime (default 900 = 15 minutes).
     pub access_ttl: Duration,
+    /// `AUTH_REFRESH_TTL_DAYS` — refresh-token lifetime (default 30).
+    pub refresh_ttl: Duration,
+    /// `AUTH_REFRESH_GRACE_SECS` — a concurrent refresh within this window gets the same successor
+    /// instead of revoking the session (default 10, at most 10).
+    pub refresh_grace: Duration,
     /// `JWKS_URL` — where this service verifies its own tokens (default: its own JWKS route).
     pub jwks_url: Option<String>,
 }
@@ -47,6 +52,14 @@ impl AccountsConfig {
                 60..=86_400,
             )?),
             jwks_url: env.raw("JWKS_URL"),
+            refresh_ttl: Duration::from_secs(
+                86_400 * env.in_range("AUTH_REFRESH_TTL_DAYS", 30, 1..=365)?,
+            ),
+            refresh_grace: Duration::from_secs(env.in_range(
+                "AUTH_REFRESH_GRACE_SECS",
+                10,
+                0..=10,
+            )?),
         })
     }
 }

@@ -14,6 +14,10 @@ pub enum Error {
     InvalidCredentials,
     #[error("account not found")]
     NotFound,
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    #[error("refresh token reused")]
+    RefreshTokenReused,
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("signing keys: {0}")]
@@ -38,6 +42,20 @@ impl From<Error> for Problem {
             )
             .with_detail("wrong e-mail address or password"),
             Error::NotFound => Problem::not_found("no such account"),
+            Error::InvalidRefreshToken => Problem::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "invalid_refresh_token",
+                "Authentication required",
+            )
+            .with_detail("the refresh token is missing, unknown, expired or revoked; log in again"),
+            Error::RefreshTokenReused => Problem::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "refresh_token_reused",
+                "Authentication required",
+            )
+            .with_detail(
+                "this refresh token was already used; the session has been ended, log in again",
+            ),
             Error::Db(sqlx::Error::PoolTimedOut) => {
                 tracing::warn!("database pool exhausted");
                 Problem::unavailable("database_busy", "the database is busy; retry shortly", 1)

@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod keys;
 mod openapi;
+pub mod sessions;
 
 use std::{ops::Deref, sync::Arc};
 
@@ -182,5 +183,6 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(keys::router())
         .merge(accounts::router())
+        .merge(sessions::router())
         .with_state(state)
 }

@@ -17,6 +17,8 @@ use crate::AppState;
         crate::accounts::routes_doc::register,
         crate::accounts::routes_doc::login,
         crate::accounts::routes_doc::me,
+        crate::sessions::routes_doc::refresh,
+        crate::sessions::routes_doc::logout,
     ),
     modifiers(&BearerAuth)
 )]

@@ -5,11 +5,7 @@ use axum::{
     routing::{get, post},
 };
 use gewebe_events::{Envelope, types::AccountRegistered};
-use gewebe_platform::{
-    Problem,
-    auth::{AuthUser, Claims, Role},
-    http::extract::Json,
-};
+use gewebe_platform::{Problem, auth::AuthUser, http::extract::Json};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -29,6 +25,9 @@ pub struct Register {
 pub struct Login {
     email: String,
     password: String,
+    /// Non-browser clients: also return the refresh token in the body (browsers use the cookie).
+    #[serde(default)]
+    refresh_token_in_body: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -67,14 +66,6 @@ impl From<store::Account> for Account {
             created_at: a.created_at,
         }
     }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AccessToken {
-    access_token: String,
-    token_type: &'static str,
-    /// Seconds until the access token expires.
-    expires_in: i64,
 }
 
 /// Creates an account.
@@ -122,13 +113,13 @@ pub async fn register(
 /// answer, after the same work.
 #[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = Login,
     responses(
-        (status = 200, body = AccessToken),
+        (status = 200, body = crate::sessions::routes_doc::Tokens, description = "access token; the refresh token as an HttpOnly cookie scoped to /auth"),
         (status = 401, description = "wrong e-mail or password (`invalid_credentials`)", body = gewebe_platform::http::problem::ProblemBody),
     ))]
 pub async fn login(
     State(app): State<AppState>,
     Json(req): Json<Login>,
-) -> Result<Json<AccessToken>, Error> {
+) -> Result<axum::response::Response, Error> {
     let mut ignored = Vec::new();
     let email = validate::email(&req.email, &mut ignored);
     let found = {
@@ -150,33 +141,24 @@ pub async fn login(
         tx.commit().await?;
     }
 
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let ttl = app.config.accounts.access_ttl.as_secs() as i64;
-    let claims = Claims {
-        sub: account.id,
-        sid: Some(Uuid::now_v7()),
-        roles: account.roles.iter().filter_map(|r| parse_role(r)).collect(),
-        iat: now,
-        exp: now + ttl,
-        iss: app.config.keys.issuer.clone(),
-        aud: app.config.keys.audience.clone(),
+    let (session, refresh) = {
+        let mut tx = app.db.begin().await?;
+        let session = crate::sessions::new_session(&mut tx, account.id).await?;
+        let refresh =
+            crate::sessions::issue(&mut tx, session, app.config.accounts.refresh_ttl).await?;
+        tx.commit().await?;
+        (session, refresh)
     };
-    let access_token = app.keys.sign(&claims).await?;
-    tracing::info!(account_id = %account.id, "login succeeded");
-    Ok(Json(AccessToken {
-        access_token,
-        token_type: "Bearer",
-        expires_in: ttl,
-    }))
-}
-
-fn parse_role(role: &str) -> Option<Role> {
-    match role {
-        "user" => Some(Role::User),
-        "moderator" => Some(Role::Moderator),
-        "admin" => Some(Role::Admin),
-        _ => None,
-    }
+    tracing::info!(account_id = %account.id, session_id = %session, "login succeeded");
+    crate::sessions::token_response(
+        &app,
+        account.id,
+        &account.roles,
+        session,
+        refresh,
+        req.refresh_token_in_body,
+    )
+    .await
 }
 
 /// The caller's own account.

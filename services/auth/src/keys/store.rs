@@ -176,6 +176,27 @@ impl KeyStore {
         Ok(current)
     }
 
+    /// Seals `secret` under the KEK with `aad` bound to it: (ciphertext with tag, nonce).
+    pub fn seal(&self, aad: &[u8], secret: &[u8]) -> Result<(Vec<u8>, [u8; 12]), KeyError> {
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).map_err(|_| KeyError::Random)?;
+        let sealed = self
+            .cipher()
+            .encrypt(&Nonce::from(nonce), Payload { msg: secret, aad })
+            .map_err(|_| KeyError::Random)?;
+        Ok((sealed, nonce))
+    }
+
+    pub fn unseal(&self, aad: &[u8], sealed: &[u8], nonce: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let unsealed = || KeyError::Unseal {
+            kid: String::from_utf8_lossy(aad).into_owned(),
+        };
+        let nonce = Nonce::try_from(nonce).map_err(|_| unsealed())?;
+        self.cipher()
+            .decrypt(&nonce, Payload { msg: sealed, aad })
+            .map_err(|_| unsealed())
+    }
+
     /// Signs `claims` with the current key (header `kid`, `alg: EdDSA`).
     pub async fn sign(&self, claims: &Claims) -> Result<String, KeyError> {
         let current = self.current().await?;

@@ -5,6 +5,7 @@ mod accounts;
 mod binary;
 mod keys;
 mod service;
+mod sessions;
 
 use gewebe_auth::{
     Config,
@@ -52,6 +53,11 @@ pub fn keys_config(kek: &str) -> KeysConfig {
 
 /// A migrated database of its own and the service on port 0.
 pub async fn spawn() -> (RunningServer, TestDb) {
+    spawn_with(|_| {}).await
+}
+
+/// Like [`spawn`], with the configuration adjusted first.
+pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> (RunningServer, TestDb) {
     // Service logs in the test output, so a failing test shows why.
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -61,8 +67,8 @@ pub async fn spawn() -> (RunningServer, TestDb) {
     let db = gewebe_testkit::database(&migrators.iter().collect::<Vec<_>>())
         .await
         .unwrap();
-    let server = gewebe_auth::build(config(&db), Shutdown::new())
-        .await
-        .unwrap();
+    let mut cfg = config(&db);
+    adjust(&mut cfg);
+    let server = gewebe_auth::build(cfg, Shutdown::new()).await.unwrap();
     (server.spawn().unwrap(), db)
 }

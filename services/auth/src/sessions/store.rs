@@ -1,0 +1,160 @@
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::{error::Error, keys::KeyStore};
+
+/// 256 random bits, base64url.
+fn new_token() -> Result<String, Error> {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| Error::Hashing(e.to_string()))?;
+    Ok(B64.encode(raw))
+}
+
+pub fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+pub async fn new_session(conn: &mut PgConnection, account_id: Uuid) -> Result<Uuid, Error> {
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO auth.sessions (id, account_id) VALUES ($1, $2)")
+        .bind(id)
+        .bind(account_id)
+        .execute(conn)
+        .await?;
+    Ok(id)
+}
+
+/// A new refresh token in `session`; returns the token (shown once, stored as a hash).
+pub async fn issue(
+    conn: &mut PgConnection,
+    session: Uuid,
+    ttl: std::time::Duration,
+) -> Result<String, Error> {
+    let token = new_token()?;
+    sqlx::query(
+        "INSERT INTO auth.refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(hash(&token))
+    .bind(session)
+    .bind(OffsetDateTime::now_utc() + ttl)
+    .execute(conn)
+    .await?;
+    Ok(token)
+}
+
+#[derive(sqlx::FromRow)]
+struct Presented {
+    session_id: Uuid,
+    account_id: Uuid,
+    roles: Vec<String>,
+    expires_at: OffsetDateTime,
+    rotated_at: Option<OffsetDateTime>,
+    successor_sealed: Option<Vec<u8>>,
+    successor_nonce: Option<Vec<u8>>,
+    revoked: bool,
+}
+
+/// What a refresh yields.
+pub struct Rotated {
+    pub session_id: Uuid,
+    pub account_id: Uuid,
+    pub roles: Vec<String>,
+    pub token: String,
+}
+
+/// Rotates `token`. Reuse outside the grace window revokes the family and fails.
+pub async fn rotate(
+    conn: &mut PgConnection,
+    keys: &KeyStore,
+    token: &str,
+    ttl: std::time::Duration,
+    grace: std::time::Duration,
+) -> Result<Rotated, Error> {
+    let token_hash = hash(token);
+    // Row lock: two concurrent refreshes of one token serialise here, so the second sees the
+    // rotation of the first and gets the same successor.
+    let presented: Option<Presented> = sqlx::query_as(
+        "SELECT r.session_id, s.account_id, a.roles, r.expires_at, r.rotated_at, r.successor_sealed, \
+                r.successor_nonce, (s.revoked_at IS NOT NULL OR a.forgotten_at IS NOT NULL) AS revoked \
+         FROM auth.refresh_tokens r \
+         JOIN auth.sessions s ON s.id = r.session_id \
+         JOIN auth.accounts a ON a.id = s.account_id \
+         WHERE r.token_hash = $1 \
+         FOR UPDATE OF r",
+    )
+    .bind(&token_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(p) = presented else {
+        return Err(Error::InvalidRefreshToken);
+    };
+    let now = OffsetDateTime::now_utc();
+    if p.revoked || p.expires_at <= now {
+        return Err(Error::InvalidRefreshToken);
+    }
+    let rotated = |token| Rotated {
+        session_id: p.session_id,
+        account_id: p.account_id,
+        roles: p.roles.clone(),
+        token,
+    };
+    match (p.rotated_at, &p.successor_sealed, &p.successor_nonce) {
+        (None, _, _) => {
+            let successor = issue(conn, p.session_id, ttl).await?;
+            let (sealed, nonce) = keys.seal(&token_hash, successor.as_bytes())?;
+            sqlx::query(
+                "UPDATE auth.refresh_tokens SET rotated_at = now(), successor_sealed = $2, successor_nonce = $3 \
+                 WHERE token_hash = $1",
+            )
+            .bind(&token_hash)
+            .bind(sealed)
+            .bind(nonce.as_slice())
+            .execute(&mut *conn)
+            .await?;
+            Ok(rotated(successor))
+        }
+        (Some(at), Some(sealed), Some(nonce))
+            if now - at <= Duration::try_from(grace).unwrap_or(Duration::ZERO) =>
+        {
+            let successor = keys.unseal(&token_hash, sealed, nonce)?;
+            Ok(rotated(String::from_utf8_lossy(&successor).into_owned()))
+        }
+        (Some(_), _, _) => {
+            revoke(conn, p.session_id, "refresh_token_reuse").await?;
+            tracing::warn!(session_id = %p.session_id, "refresh token reused; session family revoked");
+            Err(Error::RefreshTokenReused)
+        }
+    }
+}
+
+/// Revokes the family `token` belongs to; unknown tokens are ignored (logout is idempotent).
+pub async fn logout(conn: &mut PgConnection, token: &str) -> Result<(), Error> {
+    let session: Option<Uuid> =
+        sqlx::query_scalar("SELECT session_id FROM auth.refresh_tokens WHERE token_hash = $1")
+            .bind(hash(token))
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(session) = session {
+        revoke(conn, session, "logout").await?;
+    }
+    Ok(())
+}
+
+async fn revoke(conn: &mut PgConnection, session: Uuid, reason: &str) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE auth.sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(session)
+    .bind(reason)
+    .execute(&mut *conn)
+    .await?;
+    // Sealed successors are no longer needed by anyone.
+    sqlx::query("UPDATE auth.refresh_tokens SET successor_sealed = NULL, successor_nonce = NULL WHERE session_id = $1")
+        .bind(session)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
