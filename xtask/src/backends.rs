@@ -32,6 +32,45 @@ pub fn as_postgres(program: &Path) -> Command {
     }
 }
 
+/// Where a directory for the `postgres` user goes: `dir` itself when that user can reach it, else
+/// (a checkout under a directory only root may enter, e.g. `/root`) a stable place under
+/// `/var/tmp/gewebe-postgres/`, named after `dir` so every command finds the same one again.
+pub fn postgres_reachable(dir: &Path) -> PathBuf {
+    if !sh::is_root() {
+        return dir.to_owned();
+    }
+    let existing = dir
+        .ancestors()
+        .find(|a| a.exists())
+        .unwrap_or(Path::new("/"));
+    let reachable = Command::new("setpriv")
+        .args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--init-groups",
+            "--",
+            "test",
+            "-x",
+        ])
+        .arg(existing)
+        .status()
+        .is_ok_and(|s| s.success());
+    if reachable {
+        return dir.to_owned();
+    }
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    dir.hash(&mut h);
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    PathBuf::from(format!(
+        "/var/tmp/gewebe-postgres/{:016x}-{name}",
+        h.finish()
+    ))
+}
+
 fn own_dir_for_postgres(dir: &Path) -> Result {
     fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     if sh::is_root() {
@@ -208,6 +247,7 @@ impl Daemon {
 }
 
 pub fn pgbouncer(dir: &Path, port: u16, pg_port: u16, root: &Path) -> Result<(Daemon, Command)> {
+    let dir = &postgres_reachable(dir);
     let daemon = Daemon {
         name: "pgbouncer",
         dir: dir.to_owned(),

@@ -97,7 +97,7 @@ impl Stack {
 
     fn postgres(&self) -> Postgres {
         Postgres {
-            dir: self.dir.join("postgres"),
+            dir: backends::postgres_reachable(&self.dir.join("postgres")),
             port: self.ports.postgres(),
             fast: false,
         }
@@ -107,6 +107,9 @@ impl Stack {
     fn daemon(&self, name: &'static str, port: u16) -> Daemon {
         let dir = if name.starts_with("gewebe-") {
             self.dir.join("services")
+        } else if name == "pgbouncer" {
+            // Runs as `postgres`; its files may live outside the stack dir (see postgres_reachable).
+            backends::postgres_reachable(&self.dir.join(name))
         } else {
             self.dir.join(name)
         };

@@ -142,7 +142,7 @@ fn backends_for_tests(root: &Path) -> Result<Vec<(String, String)>> {
         5432
     } else {
         let pg = Postgres {
-            dir: dir.join("postgres"),
+            dir: backends::postgres_reachable(&dir.join("postgres")),
             port: 15532,
             fast: true,
         };
