@@ -30,6 +30,20 @@ pub enum Role {
     Admin,
 }
 
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    /// The names stored in `auth.accounts.roles` and carried in tokens.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "user" => Ok(Self::User),
+            "moderator" => Ok(Self::Moderator),
+            "admin" => Ok(Self::Admin),
+            other => Err(format!("unknown role {other:?}")),
+        }
+    }
+}
+
 /// The claims gewebe's access tokens carry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {

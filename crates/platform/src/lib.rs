@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod main_loop;
 pub mod nats;
 pub mod redis;
 pub mod shutdown;

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use gewebe_auth::Config;
-use gewebe_platform::{Env, Shutdown, config::exit_on_error, db::Db, telemetry};
+use gewebe_platform::{Env, Shutdown, config::exit_on_error, db::Db, main_loop};
 
 #[derive(Parser)]
 #[command(
@@ -38,34 +38,14 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     // Configuration first, before any thread starts: a bad variable ends the process in one line.
     let config = exit_on_error(Config::from_env(&Env::from_process()));
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let _telemetry = match telemetry::init(&config.telemetry) {
-            Ok(guard) => guard,
-            Err(e) => {
-                eprintln!("telemetry: {e}");
-                return std::process::ExitCode::from(2);
-            }
-        };
-        let result = match cli.command.unwrap_or(Command::Serve) {
+    let telemetry = config.telemetry.clone();
+    main_loop::run(&telemetry, async move {
+        match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(&config).await,
             Command::Keys {
                 action: KeysAction::Rotate,
             } => rotate(&config).await,
-        };
-        match result {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!(error = %e, "gewebe-auth failed");
-                std::process::ExitCode::FAILURE
-            }
         }
     })
 }

@@ -1,7 +1,7 @@
 //! The `gewebe-relay` binary: `serve` (default), `replay --since <RFC 3339>`, `provision`.
 
 use clap::{Parser, Subcommand};
-use gewebe_platform::{Env, Shutdown, config::exit_on_error, http::MetricsRegistry, telemetry};
+use gewebe_platform::{Env, Shutdown, config::exit_on_error, http::MetricsRegistry, main_loop};
 use gewebe_relay::Config;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
@@ -38,32 +38,12 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let config = exit_on_error(Config::from_env(&Env::from_process()));
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let _telemetry = match telemetry::init(&config.telemetry) {
-            Ok(guard) => guard,
-            Err(e) => {
-                eprintln!("telemetry: {e}");
-                return std::process::ExitCode::from(2);
-            }
-        };
-        let result = match cli.command.unwrap_or(Command::Serve) {
+    let telemetry = config.telemetry.clone();
+    main_loop::run(&telemetry, async move {
+        match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::Replay { since } => replay(&config, since).await,
             Command::Provision => provision(&config).await,
-        };
-        match result {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                tracing::error!(error = %e, "gewebe-relay failed");
-                std::process::ExitCode::FAILURE
-            }
         }
     })
 }

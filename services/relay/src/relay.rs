@@ -269,7 +269,7 @@ impl Relay {
         let mut poison: Vec<(Row, String)> = Vec::new();
         let mut in_flight = Vec::with_capacity(rows.len());
         let mut failure = None;
-        for row in rows {
+        for mut row in rows {
             let envelope = match Envelope::from_slice(&row.payload) {
                 Ok(e) if e.id == row.id && e.event_type == row.event_type => e,
                 Ok(_) => {
@@ -281,16 +281,11 @@ impl Relay {
                     continue;
                 }
             };
-            let mut headers = HeaderMap::new();
-            headers.insert("Nats-Msg-Id", row.id.to_string().as_str());
-            if let Some(tp) = &envelope.traceparent {
-                headers.insert("traceparent", tp.as_str());
-            }
-            let subject = subjects::event(&self.nats.subject_prefix, &row.event_type);
-            let publish = PublishMessage::build()
-                .payload(Bytes::from(row.payload.clone()))
-                .headers(headers);
-            match self.nats.jetstream.send_publish(subject, publish).await {
+            let msg_id = row.id.to_string();
+            match self
+                .send(&mut row, &msg_id, envelope.traceparent.as_deref())
+                .await
+            {
                 Ok(ack) => in_flight.push((row, ack)),
                 Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
                     poison.push((row, format!("larger than NATS accepts: {}", short(&e))));
@@ -348,6 +343,33 @@ impl Relay {
                 quarantined,
             }),
         }
+    }
+
+    /// Sends one row's payload (moved out of the row: it is published byte for byte and not needed
+    /// afterwards) with its dedupe id and, when known, the writer's trace context.
+    async fn send(
+        &self,
+        row: &mut Row,
+        msg_id: &str,
+        traceparent: Option<&str>,
+    ) -> Result<
+        async_nats::jetstream::context::PublishAckFuture,
+        async_nats::jetstream::context::PublishError,
+    > {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", msg_id);
+        if let Some(tp) = traceparent {
+            headers.insert("traceparent", tp);
+        }
+        let subject = subjects::event(&self.nats.subject_prefix, &row.event_type);
+        let payload = Bytes::from(std::mem::take(&mut row.payload));
+        self.nats
+            .jetstream
+            .send_publish(
+                subject,
+                PublishMessage::build().payload(payload).headers(headers),
+            )
+            .await
     }
 
     async fn quarantine(
@@ -417,21 +439,14 @@ impl Relay {
                 let Some(last) = page.last() else { break };
                 after = last.seq;
                 let mut acks = Vec::with_capacity(page.len());
-                for row in page.iter().filter(|r| {
+                for mut row in page.into_iter().filter(|r| {
                     let known = present.contains(&r.id);
                     report.present += u64::from(known);
                     !known
                 }) {
-                    let mut headers = HeaderMap::new();
-                    headers.insert("Nats-Msg-Id", format!("{}:replay", row.id).as_str());
-                    let subject = subjects::event(&self.nats.subject_prefix, &row.event_type);
-                    let publish = PublishMessage::build()
-                        .payload(Bytes::from(row.payload.clone()))
-                        .headers(headers);
+                    let msg_id = format!("{}:replay", row.id);
                     let ack = self
-                        .nats
-                        .jetstream
-                        .send_publish(subject, publish)
+                        .send(&mut row, &msg_id, None)
                         .await
                         .map_err(|e| RelayError::Publish(e.to_string()))?;
                     acks.push(ack);

@@ -35,15 +35,6 @@ pub struct Tokens {
     refresh_token: Option<String>,
 }
 
-fn parse_role(role: &str) -> Option<Role> {
-    match role {
-        "user" => Some(Role::User),
-        "moderator" => Some(Role::Moderator),
-        "admin" => Some(Role::Admin),
-        _ => None,
-    }
-}
-
 /// Signs an access token and answers with it, setting the refresh cookie.
 pub async fn token_response(
     app: &AppState,
@@ -58,7 +49,10 @@ pub async fn token_response(
     let claims = Claims {
         sub: account_id,
         sid: Some(session_id),
-        roles: roles.iter().filter_map(|r| parse_role(r)).collect(),
+        roles: roles
+            .iter()
+            .filter_map(|r| r.parse::<Role>().ok())
+            .collect(),
         iat: now,
         exp: now + ttl,
         iss: app.config.keys.issuer.clone(),
