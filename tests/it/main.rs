@@ -160,3 +160,75 @@ async fn every_service_is_ready_and_the_relay_leads() {
         }
     }
 }
+
+/// A browser's account life through Caddy: register, log in (refresh cookie), read and change the
+/// account, refresh, and the lockout keyed to the real client address — a forged
+/// `X-Forwarded-For` does not get around it, because Caddy does not pass it on from clients.
+#[tokio::test]
+async fn an_account_through_caddy_and_a_lockout_that_forged_headers_do_not_escape() {
+    let stack = stack();
+    if !stack.services.iter().any(|s| s == "auth") {
+        panic!("auth is not part of the stack");
+    }
+    let url = |p: &str| format!("{}{p}", stack.url);
+    let email = format!("e2e-{}@example.org", uuid::Uuid::now_v7().simple());
+    let resp = stack
+        .http
+        .post(url("/auth/register"))
+        .json(&serde_json::json!({"email": email, "password": "correct horse battery", "display_name": "E2E"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+
+    let resp = stack
+        .http
+        .post(url("/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("Path=/auth"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let token: Value = resp.json().await.unwrap();
+    let access = token["access_token"].as_str().unwrap();
+
+    let resp = stack
+        .http
+        .patch(url("/auth/me"))
+        .bearer_auth(access)
+        .header("if-match", "\"1\"")
+        .json(&serde_json::json!({"privacy": {"fuzz_radius_m": 250}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["etag"], "\"2\"");
+    let resp = stack
+        .http
+        .post(url("/auth/refresh"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the cookie works through Caddy");
+
+    let mut statuses = Vec::new();
+    for i in 0..7 {
+        let resp = stack
+            .http
+            .post(url("/auth/login"))
+            .header("x-forwarded-for", format!("203.0.113.{i}"))
+            .json(&serde_json::json!({"email": email, "password": "wrong password"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
+}

@@ -217,7 +217,7 @@ fn drop_leftover_test_databases(pg_port: u16) {
 /// `cargo xtask bench <name>`: the same backing services as the tests, then the named benchmark
 /// (optimised build, `[profile.bench]`), which prints its figures and writes `bench/results/<name>.md`.
 pub fn bench(root: &Path, args: &[String]) -> Result {
-    let known = [("relay", "gewebe-relay")];
+    let known = [("relay", "gewebe-relay"), ("auth", "gewebe-auth")];
     let Some(name) = args.first() else {
         return Err(format!(
             "which benchmark? one of: {}",

@@ -30,6 +30,17 @@ pub enum Role {
     Admin,
 }
 
+impl Role {
+    /// The name stored in `auth.accounts.roles` and carried in tokens.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Moderator => "moderator",
+            Self::Admin => "admin",
+        }
+    }
+}
+
 impl std::str::FromStr for Role {
     type Err = String;
 

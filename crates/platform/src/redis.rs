@@ -47,6 +47,9 @@ impl Redis {
                 c.internal_command_timeout = Duration::from_secs(2);
             })
             // 0 = retry forever, 100 ms doubling up to 5 s.
+            // Commands are queued while reconnecting; without a timeout a request would wait for
+            // Redis to come back instead of failing (closed) at once.
+            .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(1))
             .set_policy(ReconnectPolicy::new_exponential(0, 100, 5_000, 2))
             .build()?;
         let _task = client.connect();

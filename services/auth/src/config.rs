@@ -19,6 +19,48 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub keys: KeysConfig,
     pub accounts: AccountsConfig,
+    pub throttle: ThrottleConfig,
+}
+
+/// Brute-force limits (see `throttle`).
+#[derive(Debug, Clone)]
+pub struct ThrottleConfig {
+    /// `AUTH_LOGIN_MAX_FAILURES` (5): failures per account and IP tolerated within the window.
+    pub login_max_failures: u32,
+    /// `AUTH_LOGIN_WINDOW_SECS` (60).
+    pub login_window: Duration,
+    /// `AUTH_LOGIN_BLOCK_SECS` (300): how long a pair stays locked after too many failures.
+    pub login_block: Duration,
+    /// `AUTH_LOGIN_IP_MAX_FAILURES` (50): failures per IP across all accounts within the window.
+    pub login_ip_max_failures: u32,
+    /// `AUTH_REGISTER_MAX_PER_IP` (10) registrations per IP per `AUTH_REGISTER_WINDOW_SECS` (3600).
+    pub register_max_per_ip: u32,
+    pub register_window: Duration,
+}
+
+impl ThrottleConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            login_max_failures: env.in_range("AUTH_LOGIN_MAX_FAILURES", 5, 1..=1000)?,
+            login_window: Duration::from_secs(env.in_range(
+                "AUTH_LOGIN_WINDOW_SECS",
+                60,
+                1..=86_400,
+            )?),
+            login_block: Duration::from_secs(env.in_range(
+                "AUTH_LOGIN_BLOCK_SECS",
+                300,
+                1..=86_400,
+            )?),
+            login_ip_max_failures: env.in_range("AUTH_LOGIN_IP_MAX_FAILURES", 50, 1..=1_000_000)?,
+            register_max_per_ip: env.in_range("AUTH_REGISTER_MAX_PER_IP", 10, 1..=1_000_000)?,
+            register_window: Duration::from_secs(env.in_range(
+                "AUTH_REGISTER_WINDOW_SECS",
+                3600,
+                1..=604_800,
+            )?),
+        })
+    }
 }
 
 /// Passwords and access tokens.
@@ -118,6 +160,7 @@ impl Config {
             redis: RedisConfig::from_env(env)?,
             keys: KeysConfig::from_env(env)?,
             accounts: AccountsConfig::from_env(env)?,
+            throttle: ThrottleConfig::from_env(env)?,
         })
     }
 }

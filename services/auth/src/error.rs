@@ -26,6 +26,16 @@ pub enum Error {
     Outbox(#[from] gewebe_events::outbox::OutboxError),
     #[error("password hashing: {0}")]
     Hashing(String),
+    #[error("too many attempts")]
+    Throttled { retry_after: u32 },
+    #[error("rate-limit store unavailable")]
+    ThrottleUnavailable,
+    #[error("version mismatch")]
+    VersionMismatch,
+    #[error("no admin would remain")]
+    LastAdmin,
+    #[error("invalid cursor")]
+    InvalidCursor,
 }
 
 impl From<Error> for Problem {
@@ -55,6 +65,24 @@ impl From<Error> for Problem {
             )
             .with_detail(
                 "this refresh token was already used; the session has been ended, log in again",
+            ),
+            Error::Throttled { retry_after } => Problem::too_many_requests(retry_after)
+                .with_detail("too many attempts; wait before trying again"),
+            Error::ThrottleUnavailable => Problem::unavailable(
+                "throttle_unavailable",
+                "login protection is unavailable, so logins are paused; retry shortly",
+                5,
+            ),
+            Error::VersionMismatch => Problem::precondition_failed(
+                "the account changed since you read it; reload and retry",
+            ),
+            Error::LastAdmin => Problem::conflict(
+                "last_admin",
+                "this change would leave no account with the admin role",
+            ),
+            Error::InvalidCursor => Problem::bad_request(
+                "invalid_cursor",
+                "the cursor is not one this endpoint handed out",
             ),
             Error::Db(sqlx::Error::PoolTimedOut) => {
                 tracing::warn!("database pool exhausted");

@@ -2,11 +2,14 @@
 //! module that exports `router()`; they are merged in [`router`].
 
 pub mod accounts;
+pub mod admin;
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod keys;
 mod openapi;
 pub mod sessions;
+pub mod throttle;
 
 use std::{ops::Deref, sync::Arc};
 
@@ -28,6 +31,7 @@ pub const SCHEMA: &str = "auth";
 pub struct App {
     pub db: Db,
     pub redis: Redis,
+    pub throttle: throttle::Throttle,
     pub keys: keys::KeyStore,
     pub outbox: gewebe_events::outbox::Outbox,
     pub hasher: accounts::password::Hasher,
@@ -111,9 +115,11 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         config.accounts.argon2_p,
     )?;
     let outbox = gewebe_events::outbox::Outbox::new(SCHEMA)?;
+    let throttle = throttle::Throttle::new(redis.clone(), config.throttle.clone());
     let state = AppState(Arc::new(App {
         db,
         redis,
+        throttle,
         keys,
         outbox,
         hasher,
@@ -184,5 +190,6 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::router())
         .merge(accounts::router())
         .merge(sessions::router())
+        .merge(admin::router())
         .with_state(state)
 }

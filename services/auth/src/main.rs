@@ -1,4 +1,5 @@
-//! The `gewebe-auth` binary: `serve` (default) and `migrate`.
+//! The `gewebe-auth` binary: `serve` (default), `migrate`, `keys rotate`, `audit verify` and
+//! `roles set` (for the first admin).
 
 use clap::{Parser, Subcommand};
 use gewebe_auth::Config;
@@ -26,6 +27,47 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// The hash-chained audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+    /// Accounts: forget one on an operator's behalf (runbooks/forget.md).
+    Accounts {
+        #[command(subcommand)]
+        action: AccountsAction,
+    },
+    /// Account roles, for bootstrapping the first admin (afterwards admins use the API).
+    Roles {
+        #[command(subcommand)]
+        action: RolesAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Recompute the chain; exit 1 and name the first broken link if a row was altered or removed.
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum AccountsAction {
+    /// Forget an account (DSGVO) after a request that arrived outside the app; `--operator` is the
+    /// account id of the operator doing it, recorded in the audit log.
+    Forget {
+        account_id: uuid::Uuid,
+        #[arg(long)]
+        operator: uuid::Uuid,
+    },
+}
+
+#[derive(Subcommand)]
+enum RolesAction {
+    /// Replace an account's roles, e.g. `roles set <account-id> admin` (`user` is always kept).
+    Set {
+        account_id: uuid::Uuid,
+        roles: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -46,6 +88,19 @@ fn main() -> std::process::ExitCode {
             Command::Keys {
                 action: KeysAction::Rotate,
             } => rotate(&config).await,
+            Command::Audit {
+                action: AuditAction::Verify,
+            } => verify(&config).await,
+            Command::Accounts {
+                action:
+                    AccountsAction::Forget {
+                        account_id,
+                        operator,
+                    },
+            } => forget(&config, account_id, operator).await,
+            Command::Roles {
+                action: RolesAction::Set { account_id, roles },
+            } => set_roles(&config, account_id, &roles).await,
         }
     })
 }
@@ -71,5 +126,53 @@ async fn rotate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
     let kid = gewebe_auth::key_store(&db, config).rotate().await?;
     tracing::info!(%kid, "new signing key is current");
+    Ok(())
+}
+
+async fn verify(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
+    let mut tx = db.begin().await?;
+    let v = gewebe_auth::audit::verify(&mut tx).await?;
+    tx.commit().await?;
+    match v.broken {
+        None => {
+            tracing::info!(entries = v.entries, head = %v.head, "audit log intact");
+            Ok(())
+        }
+        Some((seq, why)) => {
+            tracing::error!(seq, reason = %why, head = %v.head, "audit log broken");
+            Err(format!("audit log broken at entry {seq}: {why}").into())
+        }
+    }
+}
+
+async fn set_roles(
+    config: &Config,
+    account_id: uuid::Uuid,
+    roles: &[String],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
+    let roles = gewebe_auth::admin::normalise_roles(roles)
+        .map_err(|_| format!("unknown role in {roles:?}; roles are user, moderator, admin"))?;
+    let mut tx = db.begin().await?;
+    let changed = gewebe_auth::admin::change_roles(&mut tx, account_id, &roles, None).await?;
+    tx.commit().await?;
+    tracing::info!(%account_id, roles = ?changed, "roles set");
+    Ok(())
+}
+
+async fn forget(
+    config: &Config,
+    account_id: uuid::Uuid,
+    operator: uuid::Uuid,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
+    let outbox = gewebe_events::outbox::Outbox::new(gewebe_auth::SCHEMA)?;
+    let mut tx = db.begin().await?;
+    gewebe_auth::accounts::forget_account(&mut tx, &outbox, account_id, operator)
+        .await
+        .map_err(|e| format!("{account_id}: {e}"))?;
+    tx.commit().await?;
+    tracing::info!(%account_id, %operator, "account forgotten");
     Ok(())
 }

@@ -10,13 +10,18 @@ use crate::AppState;
 #[openapi(
     info(
         title = "gewebe-auth",
-        description = "Accounts, login, sessions, EdDSA access tokens and the JWKS. Errors are RFC 9457 problem+json.",
+        description = "Accounts, login (with brute-force protection), sessions, EdDSA access tokens and the JWKS, profiles, forget, roles and the audit log. Errors are RFC 9457 problem+json.",
     ),
     paths(
         crate::keys::routes_doc::jwks,
         crate::accounts::routes_doc::register,
         crate::accounts::routes_doc::login,
         crate::accounts::routes_doc::me,
+        crate::accounts::routes_doc::update,
+        crate::accounts::routes_doc::forget,
+        crate::accounts::routes_doc::profile,
+        crate::admin::routes_doc::audit_log,
+        crate::admin::routes_doc::set_roles,
         crate::sessions::routes_doc::refresh,
         crate::sessions::routes_doc::logout,
     ),

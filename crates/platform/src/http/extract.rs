@@ -81,3 +81,67 @@ impl From<PathRejection> for Problem {
         Problem::bad_request("invalid_path", rejection.body_text())
     }
 }
+
+/// The version a client read, from `If-Match: "<version>"` (optimistic concurrency; the ETag of a
+/// versioned resource is its version in quotes). Absent header: `IfMatch(None)`, an unconditional
+/// write. A header that is not one version (`*`, a list, garbage) is a 400 `invalid_if_match`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IfMatch(pub Option<i64>);
+
+impl IfMatch {
+    pub fn parse(raw: &str) -> Option<i64> {
+        let tag = raw.trim();
+        let tag = tag.strip_prefix("W/").unwrap_or(tag);
+        let tag = tag
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(tag);
+        tag.parse::<i64>().ok().filter(|v| *v >= 0)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(axum::http::header::IF_MATCH) else {
+            return Ok(Self(None));
+        };
+        value
+            .to_str()
+            .ok()
+            .and_then(Self::parse)
+            .map(|v| Self(Some(v)))
+            .ok_or_else(|| {
+                Problem::bad_request(
+                    "invalid_if_match",
+                    "If-Match must carry the version from the ETag, e.g. If-Match: \"3\"",
+                )
+            })
+    }
+}
+
+/// The `ETag` header value for a version.
+pub fn etag(version: i64) -> axum::http::HeaderValue {
+    // Digits and quotes only: always a valid header value.
+    axum::http::HeaderValue::from_str(&format!("\"{version}\""))
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("\"0\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IfMatch;
+
+    #[test]
+    fn if_match_takes_one_quoted_or_bare_version() {
+        assert_eq!(IfMatch::parse("\"3\""), Some(3));
+        assert_eq!(IfMatch::parse("W/\"12\""), Some(12));
+        assert_eq!(IfMatch::parse(" 7 "), Some(7));
+        for bad in ["*", "\"1\", \"2\"", "\"x\"", "-1", ""] {
+            assert_eq!(IfMatch::parse(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! The HTTP stack every service runs behind, and the server loop with graceful shutdown.
 
+pub mod client_ip;
 pub mod context;
 pub mod extract;
 pub mod health;
@@ -52,6 +53,9 @@ pub struct HttpConfig {
     pub shutdown_deadline: Duration,
     /// `READY_CHECK_TIMEOUT_MS` — per-dependency timeout of `/health/ready` (default 1 s).
     pub ready_timeout: Duration,
+    /// `TRUSTED_PROXIES` — comma-separated addresses or CIDR ranges of proxies (Caddy) whose
+    /// `X-Forwarded-For` is believed (default `127.0.0.1/32,::1/128`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl HttpConfig {
@@ -87,6 +91,7 @@ impl HttpConfig {
             cors_origins,
             shutdown_deadline: env.secs("SHUTDOWN_DEADLINE_SECS", 25)?,
             ready_timeout: env.millis("READY_CHECK_TIMEOUT_MS", 1_000)?,
+            trusted_proxies: client_ip::trusted_proxies_from_env(env)?,
         })
     }
 
@@ -101,6 +106,7 @@ impl HttpConfig {
             cors_origins: Vec::new(),
             shutdown_deadline: Duration::from_secs(10),
             ready_timeout: Duration::from_secs(1),
+            trusted_proxies: client_ip::loopback(),
         }
     }
 }
@@ -144,7 +150,10 @@ pub fn stack(
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CompressionLayer::new())
-        .layer(CatchPanicLayer::custom(context::panic_response));
+        .layer(CatchPanicLayer::custom(context::panic_response))
+        .layer(axum::Extension(client_ip::TrustedProxies::new(
+            config.trusted_proxies.clone(),
+        )));
     if let Some(cors) = cors_layer(&config.cors_origins) {
         router = router.layer(cors);
     }

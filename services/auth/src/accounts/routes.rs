@@ -5,14 +5,24 @@ use axum::{
     routing::{get, post},
 };
 use gewebe_events::{Envelope, types::AccountRegistered};
-use gewebe_platform::{Problem, auth::AuthUser, http::extract::Json};
+use gewebe_platform::{
+    Problem,
+    auth::AuthUser,
+    http::{client_ip::ClientIp, extract::Json},
+};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{store, validate};
-use crate::{AppState, config::SERVICE, error::Error};
+use crate::{
+    AppState,
+    audit::{self, Kind},
+    config::SERVICE,
+    error::Error,
+};
 
 #[derive(Deserialize, ToSchema)]
 pub struct Register {
@@ -30,12 +40,12 @@ pub struct Login {
     refresh_token_in_body: bool,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct Privacy {
     /// Radius in metres within which the public position of the `home` node is fuzzed.
-    fuzz_radius_m: i32,
+    pub(super) fuzz_radius_m: i32,
     /// Role without name: public views show a placeholder instead of this account.
-    ron: bool,
+    pub(super) ron: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -74,9 +84,11 @@ impl From<store::Account> for Account {
         (status = 201, body = Account),
         (status = 409, description = "e-mail taken (`email_taken`)", body = gewebe_platform::http::problem::ProblemBody),
         (status = 422, description = "invalid fields (`validation_failed`)", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 429, description = "too many registrations from this address (`rate_limited`, Retry-After)", body = gewebe_platform::http::problem::ProblemBody),
     ))]
 pub async fn register(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(req): Json<Register>,
 ) -> Result<(StatusCode, Json<Account>), Error> {
     let mut errors = Vec::new();
@@ -86,6 +98,8 @@ pub async fn register(
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
+    // Counted before the (deliberately slow) hash, so the limit also protects the CPU.
+    app.throttle.register(ip).await?;
     let hash = app.hasher.hash(req.password).await?;
     let id = Uuid::now_v7();
 
@@ -104,24 +118,30 @@ pub async fn register(
     .with_actor(id)
     .with_current_trace(gewebe_platform::http::context::current_request_id());
     app.outbox.record(&mut tx, &event).await?;
+    audit::record(&mut tx, Kind::AccountRegistered, Some(id), None, json!({})).await?;
     tx.commit().await?;
     tracing::info!(account_id = %id, "account registered");
     Ok((StatusCode::CREATED, Json(account.into())))
 }
 
 /// Exchanges e-mail and password for an access token. Wrong e-mail and wrong password get the same
-/// answer, after the same work.
+/// answer, after the same work. Too many failures for one account from one address lock that pair
+/// (429 with Retry-After, even with the right password).
 #[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = Login,
     responses(
         (status = 200, body = crate::sessions::routes_doc::Tokens, description = "access token; the refresh token as an HttpOnly cookie scoped to /auth"),
         (status = 401, description = "wrong e-mail or password (`invalid_credentials`)", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 429, description = "locked after too many failures (`rate_limited`, Retry-After)", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 503, description = "the rate-limit store is down; logins fail closed (`throttle_unavailable`)", body = gewebe_platform::http::problem::ProblemBody),
     ))]
 pub async fn login(
     State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
     Json(req): Json<Login>,
 ) -> Result<axum::response::Response, Error> {
     let mut ignored = Vec::new();
     let email = validate::email(&req.email, &mut ignored);
+    app.throttle.check_login(&email, ip).await?;
     let found = {
         let mut tx = app.db.begin().await?;
         let found = store::credentials(&mut tx, &email).await?;
@@ -130,10 +150,25 @@ pub async fn login(
     };
     let stored = found.as_ref().and_then(|c| c.password_hash.clone());
     let verified = app.hasher.verify(req.password.clone(), stored).await?;
+    let known = found.as_ref().map(|c| c.id);
     let Some(account) = found.filter(|_| verified.ok) else {
-        tracing::info!("login failed");
-        return Err(Error::InvalidCredentials);
+        // Known and unknown addresses take the same path here too: counter, audit entry, answer.
+        let locked = app.throttle.login_failed(&email, ip).await?;
+        let kind = if locked.is_some() {
+            Kind::LoginLocked
+        } else {
+            Kind::LoginFailed
+        };
+        let mut tx = app.db.begin().await?;
+        audit::record(&mut tx, kind, known, None, json!({"reason": "credentials"})).await?;
+        tx.commit().await?;
+        tracing::info!(locked = locked.is_some(), "login failed");
+        return Err(match locked {
+            Some(retry_after) => Error::Throttled { retry_after },
+            None => Error::InvalidCredentials,
+        });
     };
+    app.throttle.login_succeeded(&email, ip).await;
     if verified.needs_rehash {
         let hash = app.hasher.hash(req.password).await?;
         let mut tx = app.db.begin().await?;
@@ -146,6 +181,14 @@ pub async fn login(
         let session = crate::sessions::new_session(&mut tx, account.id).await?;
         let refresh =
             crate::sessions::issue(&mut tx, session, app.config.accounts.refresh_ttl).await?;
+        audit::record(
+            &mut tx,
+            Kind::LoginSucceeded,
+            Some(account.id),
+            None,
+            json!({"session_id": session}),
+        )
+        .await?;
         tx.commit().await?;
         (session, refresh)
     };
@@ -164,21 +207,41 @@ pub async fn login(
 /// The caller's own account.
 #[utoipa::path(get, path = "/auth/me", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = Account), (status = 401, body = gewebe_platform::http::problem::ProblemBody)))]
-pub async fn me(State(app): State<AppState>, user: AuthUser) -> Result<Json<Account>, Problem> {
+pub async fn me(
+    State(app): State<AppState>,
+    user: AuthUser,
+) -> Result<axum::response::Response, Problem> {
     let mut tx = app.db.begin().await.map_err(Error::from)?;
     let account = store::by_id(&mut tx, user.id).await.map_err(Error::from)?;
     tx.commit().await.map_err(Error::from)?;
-    Ok(Json(account.ok_or(Error::NotFound)?.into()))
+    Ok(with_etag(account.ok_or(Error::NotFound)?))
+}
+
+/// The account as JSON with its version as `ETag`, for `If-Match` on the next write.
+pub(super) fn with_etag(account: store::Account) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let etag = gewebe_platform::http::extract::etag(account.version);
+    (
+        [(axum::http::header::ETAG, etag)],
+        Json(Account::from(account)),
+    )
+        .into_response()
 }
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
-        .route("/auth/me", get(me))
+        .route(
+            "/auth/me",
+            get(me).patch(super::me::update).delete(super::me::forget),
+        )
+        .route("/auth/profiles/{id}", get(super::profiles::profile))
 }
 
 /// Path items for the OpenAPI document.
 pub mod routes_doc {
+    pub use super::super::me::{__path_forget, __path_update, forget, update};
+    pub use super::super::profiles::{__path_profile, profile};
     pub use super::{__path_login, __path_me, __path_register, login, me, register};
 }

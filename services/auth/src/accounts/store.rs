@@ -81,3 +81,123 @@ pub async fn by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Acc
     .fetch_optional(conn)
     .await
 }
+
+/// The changes of `PATCH /auth/me`; `None` keeps a field.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub display_name: Option<String>,
+    pub fuzz_radius_m: Option<i32>,
+    pub ron: Option<bool>,
+}
+
+/// Outcome of a conditional write.
+pub enum Updated {
+    Done(Account),
+    VersionMismatch,
+    NotFound,
+}
+
+pub async fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected_version: Option<i64>,
+    changes: &Changes,
+) -> sqlx::Result<Updated> {
+    let row: Option<Account> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE auth.accounts SET display_name = COALESCE($2, display_name), \
+             fuzz_radius_m = COALESCE($3, fuzz_radius_m), ron = COALESCE($4, ron), version = version + 1 \
+         WHERE id = $1 AND forgotten_at IS NULL AND ($5::bigint IS NULL OR version = $5) \
+         RETURNING {ACCOUNT_COLUMNS}"
+    )))
+    .bind(id)
+    .bind(changes.display_name.as_deref())
+    .bind(changes.fuzz_radius_m)
+    .bind(changes.ron)
+    .bind(expected_version)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(match row {
+        Some(account) => Updated::Done(account),
+        None if by_id(conn, id).await?.is_some() => Updated::VersionMismatch,
+        None => Updated::NotFound,
+    })
+}
+
+/// DSGVO forget: the row becomes a tombstone (e-mail, name and hash erased), every session ends
+/// and its refresh tokens go. Returns the tombstone's version, `None` if already forgotten.
+pub async fn forget(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<i64>> {
+    let version: Option<i64> = sqlx::query_scalar(
+        "UPDATE auth.accounts SET email = NULL, display_name = NULL, password_hash = NULL, \
+             forgotten_at = now(), version = version + 1 \
+         WHERE id = $1 AND forgotten_at IS NULL RETURNING version",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if version.is_none() {
+        return Ok(None);
+    }
+    sqlx::query(
+        "UPDATE auth.sessions SET revoked_at = now(), revoked_reason = 'forget' \
+         WHERE account_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "DELETE FROM auth.refresh_tokens WHERE session_id IN \
+             (SELECT id FROM auth.sessions WHERE account_id = $1)",
+    )
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(version)
+}
+
+/// What anyone may see of an account.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Profile {
+    pub display_name: Option<String>,
+    pub ron: bool,
+    pub forgotten: bool,
+}
+
+pub async fn profile(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Profile>> {
+    sqlx::query_as(
+        "SELECT display_name, ron, forgotten_at IS NOT NULL AS forgotten FROM auth.accounts WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Replaces the roles of `id`. Refuses (`Ok(Err(()))`) if no admin would remain. The admin rows are
+/// locked first, so two admins demoting each other at once cannot both succeed.
+pub async fn set_roles(
+    conn: &mut PgConnection,
+    id: Uuid,
+    roles: &[String],
+) -> sqlx::Result<Result<Option<Account>, LastAdmin>> {
+    let admins: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM auth.accounts WHERE 'admin' = ANY(roles) AND forgotten_at IS NULL FOR UPDATE",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let stays_admin = roles.iter().any(|r| r == "admin");
+    if !stays_admin && admins.contains(&id) && admins.len() == 1 {
+        return Ok(Err(LastAdmin));
+    }
+    let account = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE auth.accounts SET roles = $2, version = version + 1 \
+         WHERE id = $1 AND forgotten_at IS NULL RETURNING {ACCOUNT_COLUMNS}"
+    )))
+    .bind(id)
+    .bind(roles)
+    .fetch_optional(conn)
+    .await?;
+    Ok(Ok(account))
+}
+
+/// `set_roles` would have left no admin.
+#[derive(Debug)]
+pub struct LastAdmin;

@@ -117,6 +117,14 @@ impl KeyStore {
 
         let mut tx = self.0.db.begin().await?;
         insert_current(&mut tx, &kid, &public, &sealed, &nonce).await?;
+        crate::audit::record(
+            &mut tx,
+            crate::audit::Kind::KeyRotated,
+            None,
+            None,
+            serde_json::json!({"kid": kid}),
+        )
+        .await?;
         tx.commit().await?;
         *self.0.cache.write().await = None;
         tracing::info!(%kid, "signing key rotated");

@@ -124,6 +124,14 @@ pub async fn rotate(
         }
         (Some(_), _, _) => {
             revoke(conn, p.session_id, "refresh_token_reuse").await?;
+            crate::audit::record(
+                conn,
+                crate::audit::Kind::RefreshReused,
+                Some(p.account_id),
+                None,
+                serde_json::json!({"session_id": p.session_id}),
+            )
+            .await?;
             tracing::warn!(session_id = %p.session_id, "refresh token reused; session family revoked");
             Err(Error::RefreshTokenReused)
         }
@@ -132,13 +140,24 @@ pub async fn rotate(
 
 /// Revokes the family `token` belongs to; unknown tokens are ignored (logout is idempotent).
 pub async fn logout(conn: &mut PgConnection, token: &str) -> Result<(), Error> {
-    let session: Option<Uuid> =
-        sqlx::query_scalar("SELECT session_id FROM auth.refresh_tokens WHERE token_hash = $1")
-            .bind(hash(token))
-            .fetch_optional(&mut *conn)
-            .await?;
-    if let Some(session) = session {
+    let session: Option<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT s.id, s.account_id FROM auth.refresh_tokens r \
+         JOIN auth.sessions s ON s.id = r.session_id \
+         WHERE r.token_hash = $1 AND s.revoked_at IS NULL",
+    )
+    .bind(hash(token))
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some((session, account)) = session {
         revoke(conn, session, "logout").await?;
+        crate::audit::record(
+            conn,
+            crate::audit::Kind::Logout,
+            Some(account),
+            None,
+            serde_json::json!({"session_id": session}),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -152,3 +152,73 @@ async fn migrate_then_serve_then_sigterm_exits_zero() {
         "{logs:?}"
     );
 }
+
+/// `gewebe-auth <args>` against `db`; (exit code, stdout + stderr).
+fn run(db: &gewebe_testkit::TestDb, args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = bare();
+    cmd.args(args);
+    with_db(&mut cmd, db);
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+#[tokio::test]
+async fn operator_commands_set_roles_forget_and_verify_the_audit_log() {
+    let (server, db) = crate::spawn().await;
+    let api = crate::api::Api::new(server);
+    let account = api
+        .register("ops@example.org", "correct horse battery", "Ops")
+        .await;
+    let id = account["id"].as_str().unwrap().to_owned();
+    let operator = api
+        .register("op@example.org", "correct horse battery", "Op")
+        .await;
+    let operator = operator["id"].as_str().unwrap().to_owned();
+
+    let (code, out) = run(&db, &["roles", "set", &id, "moderator"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(&db, &["roles", "set", &id, "superuser"]);
+    assert_ne!(code, Some(0), "{out}");
+
+    let (code, out) = run(&db, &["audit", "verify"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("audit log intact"), "{out}");
+
+    let (code, out) = run(&db, &["accounts", "forget", &id, "--operator", &operator]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = run(&db, &["accounts", "forget", &id, "--operator", &operator]);
+    assert_ne!(code, Some(0), "a second forget finds nothing: {out}");
+    let r = api
+        .login_from("ops@example.org", "correct horse battery", "192.0.2.1")
+        .await;
+    assert_eq!(r.status, 401);
+
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.direct_url)
+        .await
+        .unwrap();
+    let (kind, actor): (String, Option<uuid::Uuid>) = sqlx::query_as(
+        "SELECT kind, actor_id FROM auth.audit_log WHERE kind = 'account.forgotten'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(kind, "account.forgotten");
+    assert_eq!(actor.map(|a| a.to_string()), Some(operator));
+
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE auth.audit_log SET account_id = NULL WHERE seq = 2")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (code, out) = run(&db, &["audit", "verify"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("audit log broken at entry 2"), "{out}");
+}

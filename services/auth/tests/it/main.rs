@@ -2,14 +2,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
+mod admin;
+mod api;
 mod binary;
 mod keys;
+mod me;
 mod service;
 mod sessions;
+mod throttle;
 
 use gewebe_auth::{
     Config,
-    config::{AccountsConfig, KeysConfig},
+    config::{AccountsConfig, KeysConfig, ThrottleConfig},
 };
 use gewebe_platform::{
     Shutdown,
@@ -37,6 +41,11 @@ pub fn config(db: &TestDb) -> Config {
         },
         keys: keys_config(TEST_KEK),
         accounts: AccountsConfig::from_env(&gewebe_platform::Env::from_pairs(Vec::<(
+            String,
+            String,
+        )>::new()))
+        .unwrap(),
+        throttle: ThrottleConfig::from_env(&gewebe_platform::Env::from_pairs(Vec::<(
             String,
             String,
         )>::new()))
