@@ -189,6 +189,11 @@ impl Stack {
                 "AUTH_KEK",
                 "bG9jYWwtc3RhY2stb25seS1ub3QtYS1zZWNyZXQhISE=".to_owned(),
             ),
+            // Likewise a fixed key for the local stack's home-node fuzzing (gewebe-geo).
+            (
+                "GEO_FUZZ_KEY",
+                "bG9jYWwtc3RhY2stZnV6ei1rZXktbm90LXNlY3JldCE=".to_owned(),
+            ),
             // One machine's disk: JetStream refuses streams larger than the space it may use.
             ("NATS_STREAM_MAX_BYTES", "1073741824".to_owned()),
         ]

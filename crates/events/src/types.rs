@@ -70,7 +70,9 @@ event!(NodeCreated, "node.created", "node", Visibility::Public);
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NodeUpdated {
     pub node_id: Uuid,
+    pub kind: String,
     pub title: String,
+    /// The public position (fuzzed for `home` nodes).
     pub location: Location,
     pub h3: String,
 }
@@ -93,8 +95,13 @@ pub struct EdgeCreated {
 }
 event!(EdgeCreated, "edge.created", "edge", Visibility::Public);
 
+/// Carries both endpoints' public positions, like `edge.created`, so a map scoped by area can drop it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EdgeDeleted {
     pub edge_id: Uuid,
+    pub from_node: Uuid,
+    pub to_node: Uuid,
+    pub from_location: Location,
+    pub to_location: Location,
 }
 event!(EdgeDeleted, "edge.deleted", "edge", Visibility::Public);

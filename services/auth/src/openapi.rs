@@ -1,7 +1,7 @@
 //! gewebe-auth's OpenAPI 3.1 document, served at `/auth/openapi.json`.
 
 use axum::Router;
-use gewebe_platform::http::openapi;
+use gewebe_platform::http::openapi::{self, BearerAuth};
 use utoipa::OpenApi;
 
 use crate::AppState;
@@ -28,24 +28,6 @@ use crate::AppState;
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 pub fn document() -> utoipa::openapi::OpenApi {
     openapi::document(ApiDoc::openapi())

@@ -44,6 +44,7 @@ const LATENCY_SECS: u64 = 10;
 fn envelope(aggregate: Uuid, version: i64) -> Envelope {
     let event = NodeUpdated {
         node_id: aggregate,
+        kind: "place".into(),
         title: format!("Gemeinschaftsgarten v{version}"),
         location: gewebe_events::Location {
             lat: 53.5511,

@@ -37,6 +37,26 @@ fn metrics() {}
 )]
 struct Shared;
 
+/// The `bearer` security scheme (JWT access tokens) that services reference with
+/// `security(("bearer" = []))`; add it with `modifiers(&BearerAuth)`.
+pub struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
 /// Merge a service's own document with the shared parts.
 pub fn document(service: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     service.merge_from(Shared::openapi())

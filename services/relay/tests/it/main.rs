@@ -113,6 +113,7 @@ impl Env {
     pub async fn write(&self, aggregate: Uuid, version: i64) -> Envelope {
         let event = NodeUpdated {
             node_id: aggregate,
+            kind: "place".into(),
             title: format!("v{version}"),
             location: gewebe_events::Location {
                 lat: 53.55,

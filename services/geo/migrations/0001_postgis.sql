@@ -1,0 +1,4 @@
+-- PostGIS lives in `public`, shared by every service that needs it. Creating it needs a superuser
+-- (or, on PostgreSQL 13+, a trusted-extension grant); production creates it in the database's init
+-- script (infra/postgres) and this statement then does nothing.
+CREATE EXTENSION IF NOT EXISTS postgis;

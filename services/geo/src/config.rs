@@ -1,0 +1,91 @@
+//! gewebe-geo's configuration, from the environment (see the README's table).
+
+use std::{sync::Arc, time::Duration};
+
+use base64::{Engine, engine::general_purpose::STANDARD as B64};
+use gewebe_platform::{
+    ConfigError, Env, auth::JwtConfig, db::DbConfig, http::HttpConfig, nats::NatsConfig,
+    telemetry::TelemetryConfig,
+};
+use secrecy::{ExposeSecret, SecretBox};
+
+pub const SERVICE: &str = "gewebe-geo";
+pub const DEFAULT_PORT: u16 = 8082;
+
+#[derive(Clone)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub db: DbConfig,
+    pub nats: NatsConfig,
+    pub jwt: JwtConfig,
+    pub telemetry: TelemetryConfig,
+    pub geo: GeoConfig,
+}
+
+#[derive(Clone)]
+pub struct GeoConfig {
+    /// `GEO_FUZZ_KEY` — base64 of 32 random bytes; keys the hash that places the public position of
+    /// a `home` node. Never logged. Changing it moves every fuzzed home node once.
+    pub fuzz_key: Arc<SecretBox<[u8; 32]>>,
+    /// `GEO_TILE_CHANGES_RETENTION_SECS` — how long the tile change log keeps a write before it is
+    /// folded into the floor (default 3600). Folding makes every client revalidate its tiles once.
+    pub tile_changes_retention: Duration,
+    /// `GEO_TILE_CACHE_ENTRIES` — rendered tiles kept in memory, reused while their ETag holds
+    /// (default 4096; 0 turns the cache off).
+    pub tile_cache_entries: usize,
+    /// `GEO_CONSUMER` — consume account events (default `true`; tools and some tests turn it off).
+    pub consume_account_events: bool,
+}
+
+impl std::fmt::Debug for GeoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeoConfig")
+            .field("tile_changes_retention", &self.tile_changes_retention)
+            .field("tile_cache_entries", &self.tile_cache_entries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GeoConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let raw = env.secret("GEO_FUZZ_KEY")?;
+        let bytes = B64.decode(raw.expose_secret().trim()).map_err(|_| {
+            ConfigError::new(
+                "GEO_FUZZ_KEY",
+                "must be base64 (e.g. `openssl rand -base64 32`)",
+            )
+        })?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| ConfigError::new("GEO_FUZZ_KEY", "must decode to exactly 32 bytes"))?;
+        Ok(Self {
+            fuzz_key: Arc::new(SecretBox::new(Box::new(key))),
+            tile_changes_retention: env.secs("GEO_TILE_CHANGES_RETENTION_SECS", 3600)?,
+            tile_cache_entries: env.in_range("GEO_TILE_CACHE_ENTRIES", 4096, 0..=1_000_000)?,
+            consume_account_events: env.or("GEO_CONSUMER", true)?,
+        })
+    }
+
+    /// For tests and tools: a fixed key, no consumer.
+    pub fn with_key(key: [u8; 32]) -> Self {
+        Self {
+            fuzz_key: Arc::new(SecretBox::new(Box::new(key))),
+            tile_changes_retention: Duration::from_secs(3600),
+            tile_cache_entries: 4096,
+            consume_account_events: false,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            telemetry: TelemetryConfig::from_env(env, SERVICE)?,
+            http: HttpConfig::from_env(env, DEFAULT_PORT)?,
+            db: DbConfig::from_env(env)?,
+            nats: NatsConfig::from_env(env)?,
+            jwt: JwtConfig::from_env(env)?,
+            geo: GeoConfig::from_env(env)?,
+        })
+    }
+}

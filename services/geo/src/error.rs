@@ -1,0 +1,84 @@
+//! gewebe-geo's one error type, with an exhaustive mapping to problem+json. 5xx causes are logged
+//! here and never sent.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use gewebe_platform::{FieldError, Problem};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 422 with the offending fields.
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    /// 400: a query parameter or path segment that is not what the endpoint takes.
+    #[error("invalid parameter: {detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("not found")]
+    NotFound(&'static str),
+    #[error("version mismatch")]
+    VersionMismatch,
+    #[error("not allowed")]
+    Forbidden(&'static str),
+    #[error("conflict")]
+    Conflict { code: &'static str, detail: String },
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("outbox: {0}")]
+    Outbox(#[from] gewebe_events::outbox::OutboxError),
+    #[error("event: {0}")]
+    Event(#[from] serde_json::Error),
+}
+
+impl Error {
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, code, message)])
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Validation(errors) => Problem::validation(errors),
+            Error::BadRequest { code, detail } => Problem::bad_request(code, detail),
+            Error::NotFound(what) => Problem::not_found(what),
+            Error::VersionMismatch => Problem::precondition_failed(
+                "the resource changed since you read it; reload and retry",
+            ),
+            Error::Forbidden(why) => Problem::forbidden(why),
+            Error::Conflict { code, detail } => Problem::conflict(code, detail),
+            Error::Db(sqlx::Error::PoolTimedOut) => {
+                tracing::warn!("database pool exhausted");
+                Problem::unavailable("database_busy", "the database is busy; retry shortly", 1)
+            }
+            // A statement cancelled by `statement_timeout`: the query was too expensive right now.
+            Error::Db(sqlx::Error::Database(db)) if db.code().as_deref() == Some("57014") => {
+                tracing::warn!("query cancelled by the statement timeout");
+                Problem::unavailable("query_timeout", "the query took too long; retry shortly", 1)
+            }
+            other @ (Error::Db(_) | Error::Outbox(_) | Error::Event(_)) => {
+                tracing::error!(error = %other, "request failed");
+                Problem::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
+    }
+}
+
+/// For handlers that must say "not modified" without a body.
+pub fn not_modified(etag: axum::http::HeaderValue) -> Response {
+    (StatusCode::NOT_MODIFIED, [(axum::http::header::ETAG, etag)]).into_response()
+}

@@ -1,0 +1,122 @@
+//! The events gewebe-geo writes to its outbox, built from rows as the public sees them: public
+//! positions only, and no owner id when the owner uses role-without-name.
+
+use gewebe_events::{
+    Envelope, Location,
+    types::{EdgeCreated, EdgeDeleted, NodeCreated, NodeDeleted, NodeUpdated},
+};
+use uuid::Uuid;
+
+use crate::{cells, config::SERVICE, edges::store::EdgeRow, nodes::store::NodeRow};
+
+fn cell_text(h3: i64) -> String {
+    cells::from_db(h3)
+        .map(|c| c.to_string())
+        .unwrap_or_default()
+}
+
+fn public(row: &NodeRow) -> Location {
+    Location {
+        lat: row.public_lat,
+        lon: row.public_lon,
+    }
+}
+
+fn traced(envelope: Envelope, actor: Option<Uuid>) -> Envelope {
+    let envelope =
+        envelope.with_current_trace(gewebe_platform::http::context::current_request_id());
+    match actor {
+        Some(a) => envelope.with_actor(a),
+        None => envelope,
+    }
+}
+
+pub fn node_created(row: &NodeRow, actor: Uuid) -> Result<Envelope, serde_json::Error> {
+    let h3 = cell_text(row.h3);
+    let event = NodeCreated {
+        node_id: row.id,
+        kind: row.kind.clone(),
+        title: row.title.clone(),
+        location: public(row),
+        h3: h3.clone(),
+        owner: if row.owner_ron { None } else { row.owner_id },
+    };
+    Ok(traced(
+        Envelope::new(SERVICE, row.id, row.version, &event)?.with_location(public(row), Some(h3)),
+        Some(actor),
+    ))
+}
+
+/// `actor` is `None` when the change came from an event (a new fuzz radius), not from a person.
+pub fn node_updated(row: &NodeRow, actor: Option<Uuid>) -> Result<Envelope, serde_json::Error> {
+    let h3 = cell_text(row.h3);
+    let event = NodeUpdated {
+        node_id: row.id,
+        kind: row.kind.clone(),
+        title: row.title.clone(),
+        location: public(row),
+        h3: h3.clone(),
+    };
+    Ok(traced(
+        Envelope::new(SERVICE, row.id, row.version, &event)?.with_location(public(row), Some(h3)),
+        actor,
+    ))
+}
+
+/// The node's last public position and version, as `nodes::store::delete` returned them.
+pub fn node_deleted(
+    id: Uuid,
+    (lat, lon, h3, version): (f64, f64, i64, i64),
+    actor: Option<Uuid>,
+) -> Result<Envelope, serde_json::Error> {
+    // A deletion is the aggregate's next version, so consumers that compare versions accept it.
+    Ok(traced(
+        Envelope::new(SERVICE, id, version + 1, &NodeDeleted { node_id: id })?
+            .with_location(Location { lat, lon }, Some(cell_text(h3))),
+        actor,
+    ))
+}
+
+fn endpoints(row: &EdgeRow) -> (Location, Location) {
+    (
+        Location {
+            lat: row.from_lat,
+            lon: row.from_lon,
+        },
+        Location {
+            lat: row.to_lat,
+            lon: row.to_lon,
+        },
+    )
+}
+
+pub fn edge_created(row: &EdgeRow, actor: Uuid) -> Result<Envelope, serde_json::Error> {
+    let (from, to) = endpoints(row);
+    let event = EdgeCreated {
+        edge_id: row.id,
+        from_node: row.from_node,
+        to_node: row.to_node,
+        kind: row.kind.clone(),
+        from_location: from,
+        to_location: to,
+    };
+    Ok(traced(
+        Envelope::new(SERVICE, row.id, row.version, &event)?.with_location(from, None),
+        Some(actor),
+    ))
+}
+
+pub fn edge_deleted(row: &EdgeRow, actor: Option<Uuid>) -> Result<Envelope, serde_json::Error> {
+    let (from, to) = endpoints(row);
+    let event = EdgeDeleted {
+        edge_id: row.id,
+        from_node: row.from_node,
+        to_node: row.to_node,
+        from_location: from,
+        to_location: to,
+    };
+    Ok(traced(
+        Envelope::new(SERVICE, row.id, row.version + 1, &event)?.with_location(from, None),
+        actor,
+    ))
+}

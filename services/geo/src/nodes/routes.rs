@@ -1,0 +1,538 @@
+//! `/geo/nodes...` and `/geo/cells/{h3}/nodes`.
+
+use axum::{
+    Router,
+    extract::State,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use gewebe_platform::{
+    auth::{AuthUser, Role},
+    http::extract::{IfMatch, Json, Path, Query, etag},
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::store::{self, NodeRow};
+use crate::{
+    AppState, cells, cursor, edges,
+    error::Error,
+    events, privacy,
+    validate::{self, Bbox, LatLon, Page},
+};
+
+pub const KINDS: [&str; 4] = ["place", "idea", "resource", "home"];
+
+/// A node as the caller may see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Node {
+    id: Uuid,
+    /// `place`, `idea`, `resource` or `home` (a person's own marker).
+    kind: String,
+    title: String,
+    description: Option<String>,
+    tags: Vec<String>,
+    /// The exact position for the owner; for everyone else the public one (for a `home` node,
+    /// a fixed point within the owner's fuzz radius).
+    location: LatLon,
+    /// Only in the owner's view of a `home` node whose public position differs: what others see.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_location: Option<LatLon>,
+    /// The resolution-15 H3 cell of the public position.
+    h3: String,
+    /// The owner's account id; `null` when the owner uses role-without-name or was forgotten.
+    owner: Option<Uuid>,
+    /// True when `owner` is hidden (show the role-without-name placeholder).
+    owner_ron: bool,
+    /// Also the `ETag`; send it as `If-Match` to change or delete the node.
+    version: i64,
+    /// Only in radius queries: metres from the query point to the public position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    distance_m: Option<f64>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: OffsetDateTime,
+}
+
+impl From<NodeRow> for Node {
+    fn from(r: NodeRow) -> Self {
+        let location = LatLon {
+            lat: r.lat,
+            lon: r.lon,
+        };
+        let public = LatLon {
+            lat: r.public_lat,
+            lon: r.public_lon,
+        };
+        Self {
+            id: r.id,
+            kind: r.kind,
+            title: r.title,
+            description: r.description,
+            tags: r.tags,
+            public_location: (public != location).then_some(public),
+            location,
+            h3: cells::from_db(r.h3)
+                .map(|c| c.to_string())
+                .unwrap_or_default(),
+            owner: if r.owner_ron { None } else { r.owner_id },
+            owner_ron: r.owner_ron,
+            version: r.version,
+            distance_m: r.distance_m,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodePage {
+    items: Vec<Node>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateNode {
+    kind: String,
+    /// 1–200 characters.
+    title: String,
+    /// At most 5,000 characters.
+    description: Option<String>,
+    /// At most 20 tags of 1–40 characters; stored trimmed and lower-case.
+    #[serde(default)]
+    tags: Vec<String>,
+    location: LatLon,
+}
+
+/// Only the fields present change; `description: ""` removes it. The kind cannot change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateNode {
+    title: Option<String>,
+    description: Option<String>,
+    tags: Option<Vec<String>>,
+    location: Option<LatLon>,
+}
+
+fn with_etag(status: StatusCode, row: NodeRow) -> Response {
+    let tag = etag(row.version);
+    (status, [(header::ETAG, tag)], Json(Node::from(row))).into_response()
+}
+
+/// Places a node. A `home` node's public position is fuzzed by the owner's radius (set in auth).
+#[utoipa::path(post, path = "/geo/nodes", tag = "nodes", security(("bearer" = [])), request_body = CreateNode,
+    responses(
+        (status = 201, body = Node, description = "created; `ETag` is its version, `Location` its URL"),
+        (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 403, description = "`forbidden`: the account was forgotten", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 409, description = "`home_exists`: one home per person", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody),
+    ))]
+pub async fn create(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Json(req): Json<CreateNode>,
+) -> Result<Response, Error> {
+    let mut errors = Vec::new();
+    if !KINDS.contains(&req.kind.as_str()) {
+        errors.push(gewebe_platform::FieldError::new(
+            "kind",
+            "unknown_kind",
+            "must be one of place, idea, resource, home",
+        ));
+    }
+    let title = validate::title(&req.title, &mut errors);
+    let description = req
+        .description
+        .as_deref()
+        .and_then(|d| validate::description(d, &mut errors));
+    let tags = validate::tags(&req.tags, &mut errors);
+    validate::location("location", req.location, &mut errors);
+    validate::finish(errors)?;
+
+    let id = Uuid::now_v7();
+    let mut tx = app.db.begin().await?;
+    let (radius, forgotten) = store::owner_settings(&mut tx, user.id).await?;
+    if forgotten {
+        return Err(Error::Forbidden("this account was deleted"));
+    }
+    let exact = (req.location.lat, req.location.lon);
+    let public = public_position(&app, id, &req.kind, radius, exact);
+    let h3 = h3_of(public)?;
+    let new = store::NewNode {
+        id,
+        owner_id: user.id,
+        kind: &req.kind,
+        title: &title,
+        description: description.as_deref(),
+        tags: &tags,
+        location: exact,
+        public_location: public,
+        h3,
+    };
+    let row = store::insert(&mut tx, &new)
+        .await?
+        .ok_or_else(|| Error::Conflict {
+            code: "home_exists",
+            detail: "you already have a home node; move it with PATCH instead".into(),
+        })?;
+    app.outbox
+        .record(&mut tx, &events::node_created(&row, user.id)?)
+        .await?;
+    tx.commit().await?;
+    let mut response = with_etag(StatusCode::CREATED, row);
+    if let Ok(url) = header::HeaderValue::from_str(&format!("/geo/nodes/{id}")) {
+        response.headers_mut().insert(header::LOCATION, url);
+    }
+    Ok(response)
+}
+
+/// The public position of a new or moved node: fuzzed for `home`, as given otherwise.
+pub fn public_position(
+    app: &crate::App,
+    id: Uuid,
+    kind: &str,
+    radius_m: i32,
+    (lat, lon): (f64, f64),
+) -> (f64, f64) {
+    if kind == "home" {
+        privacy::public_position(
+            &app.config.geo.fuzz_key,
+            id,
+            radius_m.unsigned_abs(),
+            lat,
+            lon,
+        )
+    } else {
+        (lat, lon)
+    }
+}
+
+pub fn h3_of((lat, lon): (f64, f64)) -> Result<i64, Error> {
+    cells::cell_of(lat, lon)
+        .map(cells::to_db)
+        .ok_or_else(|| Error::field("location", "out_of_range", "not a position on Earth"))
+}
+
+/// One node. Its owner sees a `home` node's exact position; everyone else the public one.
+#[utoipa::path(get, path = "/geo/nodes/{id}", tag = "nodes",
+    params(("id" = Uuid, Path)),
+    responses(
+        (status = 200, body = Node, description = "`ETag` is its version"),
+        (status = 400, description = "`invalid_path`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
+    ))]
+pub async fn get_one(
+    State(app): State<AppState>,
+    user: Option<AuthUser>,
+    Path(id): Path<Uuid>,
+) -> Result<Response, Error> {
+    let mut tx = app.db.begin().await?;
+    let row = store::get(&mut tx, id, user.map(|u| u.id)).await?;
+    tx.commit().await?;
+    Ok(with_etag(
+        StatusCode::OK,
+        row.ok_or(Error::NotFound("no such node"))?,
+    ))
+}
+
+/// Owner, moderator or admin; a forgotten owner's nodes only the latter two.
+fn may_change(user: &AuthUser, owner: Option<Uuid>) -> Result<(), Error> {
+    if owner == Some(user.id) || user.has_role(Role::Moderator) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "only the owner, a moderator or an admin may change this",
+        ))
+    }
+}
+
+fn check_version(expected: Option<i64>, current: i64) -> Result<(), Error> {
+    match expected {
+        Some(v) if v != current => Err(Error::VersionMismatch),
+        _ => Ok(()),
+    }
+}
+
+/// Changes a node. Send `If-Match` with the version you read: 412 `version_mismatch` if it changed.
+#[utoipa::path(patch, path = "/geo/nodes/{id}", tag = "nodes", security(("bearer" = [])), request_body = UpdateNode,
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the ETag you read")),
+    responses(
+        (status = 200, body = Node, description = "`ETag` is the new version"),
+        (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody),
+    ))]
+pub async fn update(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    IfMatch(expected): IfMatch,
+    Json(req): Json<UpdateNode>,
+) -> Result<Response, Error> {
+    let mut errors = Vec::new();
+    let mut changes = store::Changes {
+        title: req
+            .title
+            .as_deref()
+            .map(|t| validate::title(t, &mut errors)),
+        description: req
+            .description
+            .as_deref()
+            .map(|d| validate::description(d, &mut errors)),
+        tags: req.tags.as_deref().map(|t| validate::tags(t, &mut errors)),
+        location: None,
+    };
+    if let Some(l) = req.location {
+        validate::location("location", l, &mut errors);
+    }
+    if req.title.is_none()
+        && req.description.is_none()
+        && req.tags.is_none()
+        && req.location.is_none()
+    {
+        errors.push(gewebe_platform::FieldError::new(
+            "",
+            "empty",
+            "name at least one of title, description, tags, location",
+        ));
+    }
+    validate::finish(errors)?;
+
+    let mut tx = app.db.begin().await?;
+    let node = store::lock(&mut tx, id)
+        .await?
+        .ok_or(Error::NotFound("no such node"))?;
+    may_change(&user, node.owner_id)?;
+    check_version(expected, node.version)?;
+    if let Some(l) = req.location {
+        let radius = match node.owner_id {
+            Some(owner) if node.kind == "home" => store::owner_settings(&mut tx, owner).await?.0,
+            _ => 0,
+        };
+        let exact = (l.lat, l.lon);
+        let public = public_position(&app, id, &node.kind, radius, exact);
+        changes.location = Some((exact, public, h3_of(public)?));
+    }
+    let row = store::update(&mut tx, id, &changes, user.id).await?;
+    app.outbox
+        .record(&mut tx, &events::node_updated(&row, Some(user.id))?)
+        .await?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::OK, row))
+}
+
+/// Deletes a node and its edges (each with its event). `If-Match` is honoured when sent.
+#[utoipa::path(delete, path = "/geo/nodes/{id}", tag = "nodes", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the ETag you read")),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody),
+    ))]
+pub async fn delete(
+    State(app): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    IfMatch(expected): IfMatch,
+) -> Result<Response, Error> {
+    let mut tx = app.db.begin().await?;
+    let node = store::lock(&mut tx, id)
+        .await?
+        .ok_or(Error::NotFound("no such node"))?;
+    may_change(&user, node.owner_id)?;
+    check_version(expected, node.version)?;
+    delete_with_edges(&mut tx, &app.outbox, id, Some(user.id)).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Deletes a (locked) node with its edges and records every event; also used by the forget handler.
+pub async fn delete_with_edges(
+    conn: &mut sqlx::PgConnection,
+    outbox: &gewebe_events::outbox::Outbox,
+    id: Uuid,
+    actor: Option<Uuid>,
+) -> Result<(), Error> {
+    let edges = edges::store::delete_at_node(conn, id).await?;
+    let mut envelopes = Vec::with_capacity(edges.len() + 1);
+    for e in &edges {
+        envelopes.push(events::edge_deleted(e, actor)?);
+    }
+    if let Some(last) = store::delete(conn, id).await? {
+        envelopes.push(events::node_deleted(id, last, actor)?);
+    }
+    outbox.record_many(conn, &envelopes).await?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `minLon,minLat,maxLon,maxLat`, min below max, at most 100 square degrees.
+    bbox: String,
+    /// Only this kind.
+    kind: Option<String>,
+    /// Only nodes with this tag.
+    tag: Option<String>,
+    /// 1–500 (default 100).
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+fn page(rows: Vec<NodeRow>, limit: i64, next: impl Fn(&NodeRow) -> String) -> NodePage {
+    let mut rows = rows;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_cursor = if more { rows.last().map(next) } else { None };
+    NodePage {
+        items: rows.into_iter().map(Node::from).collect(),
+        next_cursor,
+    }
+}
+
+/// Nodes in a bounding box (public positions), oldest first, keyset-paginated.
+#[utoipa::path(get, path = "/geo/nodes", tag = "nodes", params(ListQuery),
+    responses(
+        (status = 200, body = NodePage),
+        (status = 400, description = "`invalid_bbox`, `invalid_limit`, `invalid_kind`, `invalid_cursor`, `invalid_query`", body = gewebe_platform::http::problem::ProblemBody),
+    ))]
+pub async fn list(
+    State(app): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<axum::Json<NodePage>, Error> {
+    let bbox = Bbox::parse(&q.bbox)?;
+    let limit = validate::limit(q.limit)?;
+    if let Some(k) = &q.kind
+        && !KINDS.contains(&k.as_str())
+    {
+        return Err(Error::bad_request(
+            "invalid_kind",
+            "kind must be one of place, idea, resource, home",
+        ));
+    }
+    let tag = q.tag.as_deref().map(|t| t.trim().to_lowercase());
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| cursor::decode_id("nodes", c))
+        .transpose()?;
+    let mut tx = app.db.begin().await?;
+    let rows = store::in_bbox(
+        &mut tx,
+        &store::BboxQuery {
+            bbox,
+            kind: q.kind.as_deref(),
+            tag: tag.as_deref(),
+            after,
+            limit,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(page(rows, limit, |r| {
+        cursor::encode_id("nodes", r.id)
+    })))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NearQuery {
+    lat: f64,
+    lon: f64,
+    /// 1–50,000 metres.
+    radius_m: f64,
+    /// 1–500 (default 100).
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// Nodes within a radius, nearest first, each with `distance_m` (to its public position).
+#[utoipa::path(get, path = "/geo/nodes/near", tag = "nodes", params(NearQuery),
+    responses(
+        (status = 200, body = NodePage),
+        (status = 400, description = "`invalid_query`, `invalid_radius`, `invalid_position`, `invalid_limit`, `invalid_cursor`", body = gewebe_platform::http::problem::ProblemBody),
+    ))]
+pub async fn near(
+    State(app): State<AppState>,
+    Query(q): Query<NearQuery>,
+) -> Result<axum::Json<NodePage>, Error> {
+    if !(q.lat.is_finite()
+        && (-90.0..=90.0).contains(&q.lat)
+        && q.lon.is_finite()
+        && (-180.0..=180.0).contains(&q.lon))
+    {
+        return Err(Error::bad_request(
+            "invalid_position",
+            "lat must be -90..90 and lon -180..180",
+        ));
+    }
+    if !(q.radius_m.is_finite() && (1.0..=validate::MAX_RADIUS_M).contains(&q.radius_m)) {
+        return Err(Error::bad_request(
+            "invalid_radius",
+            "radius_m must be 1 to 50000",
+        ));
+    }
+    let limit = validate::limit(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| cursor::decode_distance("near", c))
+        .transpose()?;
+    let mut tx = app.db.begin().await?;
+    let rows = store::near(&mut tx, q.lat, q.lon, q.radius_m, after, limit).await?;
+    tx.commit().await?;
+    Ok(axum::Json(page(rows, limit, |r| {
+        cursor::encode_distance("near", r.distance_m.unwrap_or(0.0), r.id)
+    })))
+}
+
+/// Nodes whose public position lies in an H3 cell of any resolution (0–15), oldest first.
+#[utoipa::path(get, path = "/geo/cells/{h3}/nodes", tag = "nodes",
+    params(("h3" = String, Path, description = "an H3 cell index in hex, e.g. 881f1d4815fffff"), Page),
+    responses(
+        (status = 200, body = NodePage),
+        (status = 400, description = "`invalid_cell`, `invalid_limit`, `invalid_cursor`", body = gewebe_platform::http::problem::ProblemBody),
+    ))]
+pub async fn in_cell(
+    State(app): State<AppState>,
+    Path(h3): Path<String>,
+    Query(q): Query<Page>,
+) -> Result<axum::Json<NodePage>, Error> {
+    let cell = cells::parse(&h3).ok_or_else(|| {
+        Error::bad_request(
+            "invalid_cell",
+            "not an H3 cell index (hexadecimal, e.g. 881f1d4815fffff)",
+        )
+    })?;
+    let limit = validate::limit(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| cursor::decode_id("cell", c))
+        .transpose()?;
+    let mut tx = app.db.begin().await?;
+    let rows = store::in_cell(&mut tx, cells::stored_range(cell), after, limit).await?;
+    tx.commit().await?;
+    Ok(axum::Json(page(rows, limit, |r| {
+        cursor::encode_id("cell", r.id)
+    })))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/geo/nodes", get(list).post(create))
+        .route("/geo/nodes/near", get(near))
+        .route("/geo/nodes/{id}", get(get_one).patch(update).delete(delete))
+        .route("/geo/cells/{h3}/nodes", get(in_cell))
+}

@@ -1,0 +1,294 @@
+//! SQL for nodes; every function takes the caller's transaction.
+//!
+//! Which position a row carries is decided here, in SQL: `lat`/`lon` are the exact position only
+//! when the viewer is the owner, the public one otherwise; lists pass no viewer at all. So no handler
+//! can hand out an exact `home` position by forgetting a check.
+
+use sqlx::{AssertSqlSafe, PgConnection};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::changes;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NodeRow {
+    pub id: Uuid,
+    pub owner_id: Option<Uuid>,
+    pub kind: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    /// Exact for the owner, public for everyone else.
+    pub lat: f64,
+    pub lon: f64,
+    pub public_lat: f64,
+    pub public_lon: f64,
+    pub h3: i64,
+    pub version: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    /// The owner uses role-without-name, or was forgotten: public views show no owner.
+    pub owner_ron: bool,
+    /// Only in radius queries.
+    #[sqlx(default)]
+    pub distance_m: Option<f64>,
+}
+
+/// The columns of [`NodeRow`] for rows `n` of `geo.nodes` joined with `a` of `geo.accounts`; the
+/// parameter `$viewer` (a uuid or NULL) sees its own nodes' exact positions.
+fn columns(viewer: &str) -> String {
+    format!(
+        "n.id, n.owner_id, n.kind, n.title, n.description, n.tags, \
+         ST_Y(CASE WHEN n.owner_id = {viewer}::uuid THEN n.location ELSE n.public_location END) AS lat, \
+         ST_X(CASE WHEN n.owner_id = {viewer}::uuid THEN n.location ELSE n.public_location END) AS lon, \
+         ST_Y(n.public_location) AS public_lat, ST_X(n.public_location) AS public_lon, \
+         n.h3, n.version, n.created_at, n.updated_at, \
+         (n.owner_id IS NULL OR coalesce(a.ron, false)) AS owner_ron"
+    )
+}
+
+const FROM: &str = "geo.nodes n LEFT JOIN geo.accounts a ON a.id = n.owner_id";
+
+/// What a create writes; positions already validated, the public one already computed.
+pub struct NewNode<'a> {
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub kind: &'a str,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    pub tags: &'a [String],
+    pub location: (f64, f64),
+    pub public_location: (f64, f64),
+    pub h3: i64,
+}
+
+/// `Ok(None)` when the owner already has a `home` node.
+pub async fn insert(conn: &mut PgConnection, n: &NewNode<'_>) -> sqlx::Result<Option<NodeRow>> {
+    let sql = format!(
+        "WITH n AS ( \
+           INSERT INTO geo.nodes (id, owner_id, kind, title, description, tags, location, public_location, h3) \
+           VALUES ($1, $2, $3, $4, $5, $6, ST_SetSRID(ST_MakePoint($8, $7), 4326), \
+                   ST_SetSRID(ST_MakePoint($10, $9), 4326), $11) \
+           ON CONFLICT (owner_id) WHERE kind = 'home' DO NOTHING \
+           RETURNING * \
+         ) SELECT {} FROM n LEFT JOIN geo.accounts a ON a.id = n.owner_id",
+        columns("$2")
+    );
+    let row: Option<NodeRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(n.id)
+        .bind(n.owner_id)
+        .bind(n.kind)
+        .bind(n.title)
+        .bind(n.description)
+        .bind(n.tags)
+        .bind(n.location.0)
+        .bind(n.location.1)
+        .bind(n.public_location.0)
+        .bind(n.public_location.1)
+        .bind(n.h3)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(r) = &row {
+        changes::record_node(conn, r.id).await?;
+    }
+    Ok(row)
+}
+
+/// One node as `viewer` may see it.
+pub async fn get(
+    conn: &mut PgConnection,
+    id: Uuid,
+    viewer: Option<Uuid>,
+) -> sqlx::Result<Option<NodeRow>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {} FROM {FROM} WHERE n.id = $1",
+        columns("$2")
+    )))
+    .bind(id)
+    .bind(viewer)
+    .fetch_optional(conn)
+    .await
+}
+
+/// What a write needs to know before changing a node, with the row locked.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Locked {
+    pub owner_id: Option<Uuid>,
+    pub kind: String,
+    pub version: i64,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Locked>> {
+    sqlx::query_as(
+        "SELECT owner_id, kind, version, ST_Y(location) AS lat, ST_X(location) AS lon \
+         FROM geo.nodes WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The changes of a PATCH, validated; `None` keeps a field. `description: Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct Changes {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    /// (exact, public, h3)
+    pub location: Option<((f64, f64), (f64, f64), i64)>,
+}
+
+/// Applies `changes` to a locked node and bumps its version; records the tile areas it touched
+/// (old and new position, and the edges that moved with it).
+pub async fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    changes: &Changes,
+    viewer: Uuid,
+) -> sqlx::Result<NodeRow> {
+    // A move changes the tiles it leaves as well as those it enters; other changes only the latter.
+    if changes.location.is_some() {
+        changes::record_node(conn, id).await?;
+        changes::record_edges_of(conn, id).await?;
+    }
+    let (exact, public, h3) = match changes.location {
+        Some((e, p, h)) => (Some(e), Some(p), Some(h)),
+        None => (None, None, None),
+    };
+    let sql = format!(
+        "WITH n AS ( \
+           UPDATE geo.nodes SET \
+             title = coalesce($2, title), \
+             description = CASE WHEN $3 THEN $4 ELSE description END, \
+             tags = coalesce($5, tags), \
+             location = coalesce(ST_SetSRID(ST_MakePoint($7, $6), 4326), location), \
+             public_location = coalesce(ST_SetSRID(ST_MakePoint($9, $8), 4326), public_location), \
+             h3 = coalesce($10, h3), \
+             version = version + 1, updated_at = now() \
+           WHERE id = $1 RETURNING * \
+         ) SELECT {} FROM n LEFT JOIN geo.accounts a ON a.id = n.owner_id",
+        columns("$11")
+    );
+    let row: NodeRow = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(id)
+        .bind(changes.title.as_deref())
+        .bind(changes.description.is_some())
+        .bind(changes.description.clone().flatten())
+        .bind(changes.tags.as_deref())
+        .bind(exact.map(|p| p.0))
+        .bind(exact.map(|p| p.1))
+        .bind(public.map(|p| p.0))
+        .bind(public.map(|p| p.1))
+        .bind(h3)
+        .bind(viewer)
+        .fetch_one(&mut *conn)
+        .await?;
+    if changes.location.is_some() {
+        crate::edges::store::refresh_lines(conn, id).await?;
+        changes::record_edges_of(conn, id).await?;
+    }
+    changes::record_node(conn, id).await?;
+    Ok(row)
+}
+
+/// Deletes a node whose edges are already gone; returns its last public position and version.
+pub async fn delete(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> sqlx::Result<Option<(f64, f64, i64, i64)>> {
+    changes::record_node(conn, id).await?;
+    sqlx::query_as(
+        "DELETE FROM geo.nodes WHERE id = $1 \
+         RETURNING ST_Y(public_location), ST_X(public_location), h3, version",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Filters of the bbox list.
+pub struct BboxQuery<'a> {
+    pub bbox: crate::validate::Bbox,
+    pub kind: Option<&'a str>,
+    pub tag: Option<&'a str>,
+    pub after: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// Public nodes in a box, by id (UUIDv7: creation order), `limit + 1` rows to tell a next page.
+pub async fn in_bbox(conn: &mut PgConnection, q: &BboxQuery<'_>) -> sqlx::Result<Vec<NodeRow>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {} FROM {FROM} \
+         WHERE n.public_location && ST_MakeEnvelope($1, $2, $3, $4, 4326) \
+           AND ($5::text IS NULL OR n.kind = $5) \
+           AND ($6::text IS NULL OR n.tags @> ARRAY[$6::text]) \
+           AND ($7::uuid IS NULL OR n.id > $7) \
+         ORDER BY n.id LIMIT $8",
+        columns("NULL")
+    )))
+    .bind(q.bbox.min_lon)
+    .bind(q.bbox.min_lat)
+    .bind(q.bbox.max_lon)
+    .bind(q.bbox.max_lat)
+    .bind(q.kind)
+    .bind(q.tag)
+    .bind(q.after)
+    .bind(q.limit + 1)
+    .fetch_all(conn)
+    .await
+}
+
+/// Public nodes within `radius_m` of a point, nearest first, after the (distance, id) cursor.
+pub async fn near(
+    conn: &mut PgConnection,
+    lat: f64,
+    lon: f64,
+    radius_m: f64,
+    after: Option<(f64, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<NodeRow>> {
+    sqlx::query_as(AssertSqlSafe(
+        include_str!("../../sql/nodes_near.sql").replace("__COLUMNS__", &columns("NULL")),
+    ))
+    .bind(lat)
+    .bind(lon)
+    .bind(radius_m)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(limit + 1)
+    .fetch_all(conn)
+    .await
+}
+
+/// Public nodes whose stored cell lies in [`lo`, `hi`] (one H3 cell of any resolution), by id.
+pub async fn in_cell(
+    conn: &mut PgConnection,
+    (lo, hi): (i64, i64),
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<NodeRow>> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {} FROM {FROM} \
+         WHERE n.h3 BETWEEN $1 AND $2 AND ($3::uuid IS NULL OR n.id > $3) \
+         ORDER BY n.id LIMIT $4",
+        columns("NULL")
+    )))
+    .bind(lo)
+    .bind(hi)
+    .bind(after)
+    .bind(limit + 1)
+    .fetch_all(conn)
+    .await
+}
+
+/// What geo knows of an account: (fuzz radius, forgotten). Unknown accounts have radius 0.
+pub async fn owner_settings(conn: &mut PgConnection, owner: Uuid) -> sqlx::Result<(i32, bool)> {
+    let row: Option<(i32, bool)> =
+        sqlx::query_as("SELECT fuzz_radius_m, forgotten FROM geo.accounts WHERE id = $1")
+            .bind(owner)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.unwrap_or((0, false)))
+}
