@@ -232,3 +232,117 @@ async fn an_account_through_caddy_and_a_lockout_that_forged_headers_do_not_escap
     }
     assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
 }
+
+/// The map through Caddy, across every service hop: a person places their home, sets a fuzz radius
+/// in auth, and auth's `account.updated` travels auth outbox → relay → JetStream → geo's consumer,
+/// which moves the public position of the home; tiles are served fresh and revalidate with 304.
+#[tokio::test]
+async fn a_home_on_the_map_is_fuzzed_after_the_privacy_change_travels_through_the_event_spine() {
+    let stack = stack();
+    assert!(
+        stack.services.iter().any(|s| s == "geo"),
+        "geo is not part of the stack"
+    );
+    let url = |p: &str| format!("{}{p}", stack.url);
+    let email = format!("e2e-geo-{}@example.org", uuid::Uuid::now_v7().simple());
+    let password = "correct horse battery";
+    let resp = stack
+        .http
+        .post(url("/auth/register"))
+        .json(&serde_json::json!({"email": email, "password": password, "display_name": "Karte"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let token: Value = stack
+        .http
+        .post(url("/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"].as_str().unwrap().to_owned();
+
+    let exact = serde_json::json!({"lat": 48.208_765_4, "lon": 16.372_345_6});
+    let resp = stack
+        .http
+        .post(url("/geo/nodes"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({"kind": "home", "title": "Zuhause", "location": exact}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let home: Value = resp.json().await.unwrap();
+    let id = home["id"].as_str().unwrap().to_owned();
+
+    let resp = stack
+        .http
+        .patch(url("/auth/me"))
+        .bearer_auth(&access)
+        .json(&serde_json::json!({"privacy": {"fuzz_radius_m": 1500}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // Public view (no token) until the event has arrived and been applied.
+    let mut public = exact.clone();
+    for _ in 0..100 {
+        let node: Value = stack
+            .http
+            .get(url(&format!("/geo/nodes/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        public = node["location"].clone();
+        if public != exact {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_ne!(
+        public, exact,
+        "the home never moved: the event did not arrive"
+    );
+    let owner_view: Value = stack
+        .http
+        .get(url(&format!("/geo/nodes/{id}")))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(owner_view["location"], exact);
+    assert_eq!(owner_view["public_location"], public);
+
+    // A tile through Caddy, then its revalidation.
+    let resp = stack
+        .http
+        .get(url("/geo/tiles/10/558/355.mvt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/vnd.mapbox-vector-tile"
+    );
+    let etag = resp.headers()["etag"].to_str().unwrap().to_owned();
+    let resp = stack
+        .http
+        .get(url("/geo/tiles/10/558/355.mvt"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 304);
+}

@@ -217,7 +217,11 @@ fn drop_leftover_test_databases(pg_port: u16) {
 /// `cargo xtask bench <name>`: the same backing services as the tests, then the named benchmark
 /// (optimised build, `[profile.bench]`), which prints its figures and writes `bench/results/<name>.md`.
 pub fn bench(root: &Path, args: &[String]) -> Result {
-    let known = [("relay", "gewebe-relay"), ("auth", "gewebe-auth")];
+    let known = [
+        ("relay", "gewebe-relay"),
+        ("auth", "gewebe-auth"),
+        ("geo", "gewebe-geo"),
+    ];
     let Some(name) = args.first() else {
         return Err(format!(
             "which benchmark? one of: {}",
@@ -231,10 +235,71 @@ pub fn bench(root: &Path, args: &[String]) -> Result {
         ));
     };
     crate::install::system_packages()?;
-    let env = backends_for_tests(root)?;
+    let mut env = backends_for_tests(root)?;
+    if *name == "geo" {
+        match martin(root) {
+            Ok(bin) => env.push(("MARTIN_BIN".to_owned(), bin)),
+            // The benchmark still runs and records why the baseline is missing.
+            Err(e) => eprintln!("xtask: Martin (the tile baseline) is unavailable: {e}"),
+        }
+    }
     sh::run(
         cargo(root)
             .args(["bench", "-p", package, "--bench", name])
+            .envs(env),
+    )
+}
+
+/// The newest Martin this toolchain can build (1.14 needs rustc 1.94; later ones need newer), with
+/// only its PostgreSQL source, installed once into `target/martin`.
+const MARTIN_VERSION: &str = "1.14.0";
+
+fn martin(root: &Path) -> Result<String> {
+    let dir = root.join("target/martin");
+    let bin = dir.join("bin/martin");
+    if !bin.is_file() {
+        eprintln!(
+            "xtask: building Martin {MARTIN_VERSION} for the tile baseline (once; several minutes)"
+        );
+        sh::run(
+            cargo(root)
+                .args([
+                    "install",
+                    &format!("martin@{MARTIN_VERSION}"),
+                    "--locked",
+                    "--no-default-features",
+                    "--features",
+                    "postgres",
+                    "--root",
+                ])
+                .arg(&dir),
+        )?;
+    }
+    Ok(bin.display().to_string())
+}
+
+/// `cargo xtask seed geo --nodes N`: fills the geo benchmark's own database (`gewebe_bench_geo` on
+/// the test PostgreSQL) with N nodes and about N/10 edges.
+pub fn seed(root: &Path, args: &[String]) -> Result {
+    let (Some("geo"), nodes) = (
+        args.first().map(String::as_str),
+        args.iter().position(|a| a == "--nodes"),
+    ) else {
+        return Err("usage: cargo xtask seed geo [--nodes N]".to_owned());
+    };
+    let n = match nodes {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or("--nodes takes a number")?,
+        None => 1_000_000,
+    };
+    crate::install::system_packages()?;
+    let env = backends_for_tests(root)?;
+    sh::run(
+        cargo(root)
+            .args(["bench", "-p", "gewebe-geo", "--bench", "geo", "--", "seed"])
+            .arg(n.to_string())
             .envs(env),
     )
 }

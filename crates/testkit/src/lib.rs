@@ -6,6 +6,8 @@
 //! Where the backing services are comes from the environment that `cargo xtask test` sets
 //! (`GEWEBE_TEST_*`); without it the machine's standard ports are assumed.
 
+pub mod load;
+
 use std::{
     hash::{Hash, Hasher},
     time::Duration,

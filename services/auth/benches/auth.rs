@@ -13,11 +13,7 @@
     clippy::panic
 )]
 
-use std::{
-    fmt::Write as _,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{fmt::Write as _, sync::Arc};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use gewebe_auth::config::{AccountsConfig, KeysConfig, ThrottleConfig};
@@ -28,6 +24,7 @@ use gewebe_platform::{
     redis::RedisConfig,
     telemetry::TelemetryConfig,
 };
+use gewebe_testkit::load::{drive, drive_for, percentile};
 use serde_json::json;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -36,13 +33,6 @@ const LOGINS: usize = 240;
 const ME_CONCURRENCY: usize = 32;
 const ME_SECS: u64 = 8;
 const KEK: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 async fn spawn_auth() -> (RunningServer, gewebe_testkit::TestDb) {
     let migrators = gewebe_auth::migrators().unwrap();
@@ -75,75 +65,6 @@ async fn spawn_auth() -> (RunningServer, gewebe_testkit::TestDb) {
     };
     let server = gewebe_auth::build(config, Shutdown::new()).await.unwrap();
     (server.spawn().unwrap(), db)
-}
-
-/// `concurrency` workers run `job` until `count` jobs are done; returns (elapsed, sorted ms).
-async fn drive<F, Fut>(concurrency: usize, count: usize, job: F) -> (Duration, Vec<f64>)
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let job = Arc::new(job);
-    let left = Arc::new(std::sync::atomic::AtomicUsize::new(count));
-    let started = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let (job, left) = (job.clone(), left.clone());
-        set.spawn(async move {
-            let mut lat = Vec::new();
-            while left
-                .fetch_update(
-                    std::sync::atomic::Ordering::SeqCst,
-                    std::sync::atomic::Ordering::SeqCst,
-                    |n| n.checked_sub(1),
-                )
-                .is_ok()
-            {
-                let t = Instant::now();
-                job().await;
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-            lat
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(lat) = set.join_next().await {
-        all.extend(lat.unwrap());
-    }
-    let elapsed = started.elapsed();
-    all.sort_by(f64::total_cmp);
-    (elapsed, all)
-}
-
-/// Like [`drive`] for a fixed time instead of a fixed count.
-async fn drive_for<F, Fut>(concurrency: usize, secs: u64, job: F) -> (Duration, Vec<f64>)
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let job = Arc::new(job);
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let started = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let job = job.clone();
-        set.spawn(async move {
-            let mut lat = Vec::new();
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                job().await;
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-            lat
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(lat) = set.join_next().await {
-        all.extend(lat.unwrap());
-    }
-    let elapsed = started.elapsed();
-    all.sort_by(f64::total_cmp);
-    (elapsed, all)
 }
 
 async fn minimal_axum() -> RunningServer {

@@ -114,6 +114,29 @@ async fn updated(
     Ok(true)
 }
 
+/// Recomputes the public position of every `home` node with the current key and radius (after a
+/// key rotation: `gewebe-geo homes refuzz`). Returns how many moved. One transaction per account.
+pub async fn refuzz_all(app: &AppState) -> Result<u64, HandlerError> {
+    let owners: Vec<(Uuid, i32)> = {
+        let mut tx = app.db.begin().await?;
+        let owners = sqlx::query_as(
+            "SELECT n.owner_id, coalesce(a.fuzz_radius_m, 0) FROM geo.nodes n \
+             LEFT JOIN geo.accounts a ON a.id = n.owner_id \
+             WHERE n.kind = 'home' AND n.owner_id IS NOT NULL AND coalesce(a.fuzz_radius_m, 0) > 0",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        owners
+    };
+    for (owner, radius) in &owners {
+        let mut tx = app.db.begin().await?;
+        refuzz_home(app, &mut tx, *owner, *radius).await?;
+        tx.commit().await?;
+    }
+    Ok(owners.len() as u64)
+}
+
 /// Moves the public position of the account's `home` node to the point for `radius`.
 async fn refuzz_home(
     app: &AppState,

@@ -101,19 +101,8 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         }
         Err(e) => return Err(e.into()),
     }
-    let nats = Nats::connect(&config.nats, config::SERVICE).await?;
-    let verifier =
-        JwtVerifier::new(config.jwt.clone()).map_err(|e| StartError::Http(e.to_string()))?;
     let registry = MetricsRegistry::new();
-    let state = AppState(Arc::new(App {
-        db,
-        nats,
-        outbox: gewebe_events::outbox::Outbox::new(SCHEMA)?,
-        verifier,
-        tiles: tiles::TileCache::new(config.geo.tile_cache_entries),
-        metrics: metrics::GeoMetrics::register(&registry),
-        config,
-    }));
+    let state = state_with(db, config, &registry).await?;
 
     let readiness = Readiness::new(state.config.http.ready_timeout, shutdown.clone())
         .check("postgres", {
@@ -144,6 +133,31 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         shutdown,
         state.config.http.shutdown_deadline,
     ))
+}
+
+/// The application state without a server, for operator commands.
+pub async fn state(config: Config) -> Result<AppState, StartError> {
+    let db = Db::connect_lazy(&config.db, config::SERVICE)?;
+    state_with(db, config, &MetricsRegistry::new()).await
+}
+
+async fn state_with(
+    db: Db,
+    config: Config,
+    registry: &MetricsRegistry,
+) -> Result<AppState, StartError> {
+    let nats = Nats::connect(&config.nats, config::SERVICE).await?;
+    let verifier =
+        JwtVerifier::new(config.jwt.clone()).map_err(|e| StartError::Http(e.to_string()))?;
+    Ok(AppState(Arc::new(App {
+        db,
+        nats,
+        outbox: gewebe_events::outbox::Outbox::new(SCHEMA)?,
+        verifier,
+        tiles: tiles::TileCache::new(config.geo.tile_cache_entries),
+        metrics: metrics::GeoMetrics::register(registry),
+        config,
+    })))
 }
 
 fn spawn_tasks(state: &AppState, shutdown: &Shutdown) {

@@ -21,6 +21,17 @@ enum Command {
     Serve,
     /// Apply database migrations, PostGIS included (direct connection: `DATABASE_DIRECT_URL`).
     Migrate,
+    /// `home` nodes: `refuzz` gives each its public point under the current `GEO_FUZZ_KEY`
+    /// (after a key rotation, runbooks/geo.md).
+    Homes {
+        #[command(subcommand)]
+        action: HomesAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum HomesAction {
+    Refuzz,
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +45,18 @@ fn main() -> std::process::ExitCode {
                 let shutdown = Shutdown::new();
                 shutdown.trigger_on_signals();
                 gewebe_geo::build(config, shutdown).await?.run().await?;
+                Ok(())
+            }
+            Command::Homes {
+                action: HomesAction::Refuzz,
+            } => {
+                let mut config = config;
+                config.geo.consume_account_events = false;
+                let state = gewebe_geo::state(config).await?;
+                let moved = gewebe_geo::accounts::refuzz_all(&state)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tracing::info!(moved, "home nodes re-fuzzed under the current key");
                 Ok(())
             }
             Command::Migrate => {

@@ -13,6 +13,7 @@
     clippy::panic
 )]
 
+use gewebe_testkit::load::percentile;
 use std::{
     collections::HashMap,
     fmt::Write as _,
@@ -203,11 +204,6 @@ async fn raw_publish_rate(nats_url: &str) -> (f64, usize) {
     let rate = RAW_MESSAGES as f64 / started.elapsed().as_secs_f64();
     js.delete_stream(subjects::stream(&prefix)).await.unwrap();
     (rate, size)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn latency_rate() -> u64 {

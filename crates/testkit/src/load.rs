@@ -1,0 +1,84 @@
+//! Load generation for the benchmarks: a fixed number of jobs or a fixed time, over a number of
+//! concurrent workers, with every job's latency.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// The `p` quantile (0..=1) of ascending `sorted` values (nearest rank).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// `concurrency` workers run `job` until `count` jobs are done; returns (elapsed, sorted ms).
+pub async fn drive<F, Fut>(concurrency: usize, count: usize, job: F) -> (Duration, Vec<f64>)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let job = Arc::new(job);
+    let left = Arc::new(std::sync::atomic::AtomicUsize::new(count));
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (job, left) = (job.clone(), left.clone());
+        set.spawn(async move {
+            let mut lat = Vec::new();
+            while left
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok()
+            {
+                let t = Instant::now();
+                job().await;
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            lat
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(lat) = set.join_next().await {
+        all.extend(lat.unwrap());
+    }
+    let elapsed = started.elapsed();
+    all.sort_by(f64::total_cmp);
+    (elapsed, all)
+}
+
+/// Like [`drive`] for a fixed time instead of a fixed count.
+pub async fn drive_for<F, Fut>(concurrency: usize, secs: u64, job: F) -> (Duration, Vec<f64>)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let job = Arc::new(job);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let job = job.clone();
+        set.spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                job().await;
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            lat
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(lat) = set.join_next().await {
+        all.extend(lat.unwrap());
+    }
+    let elapsed = started.elapsed();
+    all.sort_by(f64::total_cmp);
+    (elapsed, all)
+}
