@@ -130,14 +130,16 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Lock
     .await
 }
 
+/// A new position: (exact, public, stored H3 cell of the public one).
+pub type Moved = ((f64, f64), (f64, f64), i64);
+
 /// The changes of a PATCH, validated; `None` keeps a field. `description: Some(None)` clears it.
 #[derive(Debug, Default)]
 pub struct Changes {
     pub title: Option<String>,
     pub description: Option<Option<String>>,
     pub tags: Option<Vec<String>>,
-    /// (exact, public, h3)
-    pub location: Option<((f64, f64), (f64, f64), i64)>,
+    pub location: Option<Moved>,
 }
 
 /// Applies `changes` to a locked node and bumps its version; records the tile areas it touched

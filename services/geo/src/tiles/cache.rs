@@ -10,7 +10,9 @@ use hashlink::LruCache;
 
 use super::store::Version;
 
-pub struct TileCache(Option<Mutex<LruCache<(i32, i32, i32), (Version, Bytes)>>>);
+type Key = (i32, i32, i32);
+
+pub struct TileCache(Option<Mutex<LruCache<Key, (Version, Bytes)>>>);
 
 impl TileCache {
     /// `entries == 0` turns the cache off.
@@ -23,7 +25,7 @@ impl TileCache {
     }
 
     /// The tile if it was rendered at exactly `version`.
-    pub fn get(&self, key: (i32, i32, i32), version: Version) -> Option<Bytes> {
+    pub fn get(&self, key: Key, version: Version) -> Option<Bytes> {
         let mut cache = self.0.as_ref()?.lock().ok()?;
         match cache.get(&key) {
             Some((v, tile)) if *v == version => Some(tile.clone()),
@@ -31,7 +33,7 @@ impl TileCache {
         }
     }
 
-    pub fn put(&self, key: (i32, i32, i32), version: Version, tile: Bytes) {
+    pub fn put(&self, key: Key, version: Version, tile: Bytes) {
         if let Some(Ok(mut cache)) = self.0.as_ref().map(Mutex::lock) {
             cache.insert(key, (version, tile));
         }
