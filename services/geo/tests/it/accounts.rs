@@ -366,3 +366,38 @@ async fn forgetting_an_account_removes_its_home_and_orphans_the_rest_once() {
     assert!(skipped.is_some(), "the replayed event was seen and skipped");
     assert_eq!(geo.outbox("node.deleted").await.len(), 1);
 }
+
+#[tokio::test]
+async fn after_a_key_rotation_refuzz_gives_every_home_a_new_point() {
+    let geo = spawn_consuming().await;
+    let ada = geo.user().await;
+    publish(&geo, &updated(ada.id, 2, 1000, false)).await;
+    until(
+        &geo,
+        "SELECT fuzz_radius_m::text FROM geo.accounts WHERE id = $1",
+        ada.id,
+        "1000",
+    )
+    .await;
+    let home = create_home(&geo, &ada).await;
+    let before = location(&home["public_location"]);
+
+    let mut config =
+        crate::geo_config(&geo.db, &geo.prefix, geo.auth.url("/.well-known/jwks.json"));
+    config.geo = gewebe_geo::config::GeoConfig::with_key([9; 32]);
+    let rotated = gewebe_geo::state(config).await.unwrap();
+    assert_eq!(gewebe_geo::accounts::refuzz_all(&rotated).await.unwrap(), 1);
+
+    let (_, node) = geo
+        .get(
+            &format!("/geo/nodes/{}", home["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    let after = location(&node["location"]);
+    assert_ne!(after, before);
+    let d = gewebe_geo::privacy::distance_m(EXACT, after);
+    assert!((500.0..=1000.0).contains(&d), "{d} m");
+    assert_eq!(node["version"], 2);
+    assert_eq!(geo.outbox("node.updated").await.len(), 1);
+}

@@ -106,24 +106,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Geo {
         .unwrap();
 
     let prefix = gewebe_testkit::nats_prefix();
-    let mut config = Config {
-        http: HttpConfig::local(),
-        db: DbConfig::new(&db.pooled_url, &db.direct_url),
-        nats: NatsConfig {
-            url: env.nats_url.clone(),
-            subject_prefix: prefix.clone(),
-        },
-        jwt: JwtConfig {
-            jwks_url: auth.url("/.well-known/jwks.json"),
-            issuer: "gewebe-auth".into(),
-            audience: "gewebe".into(),
-            refresh_min_interval: Duration::from_secs(1),
-            cache_ttl: Duration::from_secs(300),
-            leeway_secs: 30,
-        },
-        telemetry: telemetry(gewebe_geo::config::SERVICE),
-        geo: GeoConfig::with_key(FUZZ_KEY),
-    };
+    let mut config = geo_config(&db, &prefix, auth.url("/.well-known/jwks.json"));
     adjust(&mut config);
     let server = gewebe_geo::build(config, Shutdown::new())
         .await
@@ -136,6 +119,28 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Geo {
         db,
         prefix,
         http: gewebe_testkit::http(),
+    }
+}
+
+/// gewebe-geo's configuration for a test database and NATS prefix.
+pub fn geo_config(db: &TestDb, prefix: &str, jwks_url: String) -> Config {
+    Config {
+        http: HttpConfig::local(),
+        db: DbConfig::new(&db.pooled_url, &db.direct_url),
+        nats: NatsConfig {
+            url: gewebe_testkit::TestEnv::from_env().nats_url,
+            subject_prefix: prefix.to_owned(),
+        },
+        jwt: JwtConfig {
+            jwks_url,
+            issuer: "gewebe-auth".into(),
+            audience: "gewebe".into(),
+            refresh_min_interval: Duration::from_secs(1),
+            cache_ttl: Duration::from_secs(300),
+            leeway_secs: 30,
+        },
+        telemetry: telemetry(gewebe_geo::config::SERVICE),
+        geo: GeoConfig::with_key(FUZZ_KEY),
     }
 }
 
