@@ -121,6 +121,15 @@ impl Db {
         self.pool.begin_with(BEGIN).await
     }
 
+    /// [`Db::begin`] plus transaction-scoped settings in the same round trip, e.g.
+    /// `"SET LOCAL jit = off"`. Only `SET LOCAL`: it ends with the transaction, so it cannot leak to
+    /// the next client of a PgBouncer server connection.
+    pub async fn begin_with(&self, settings: &'static str) -> Result<Tx, sqlx::Error> {
+        self.pool
+            .begin_with(sqlx::AssertSqlSafe(format!("{BEGIN}; {settings}")))
+            .await
+    }
+
     /// The raw pool, for tools and tests that need it. Request code uses [`Db::begin`].
     pub fn pool(&self) -> &PgPool {
         &self.pool

@@ -489,7 +489,14 @@ pub async fn near(
         .as_deref()
         .map(|c| cursor::decode_distance("near", c))
         .transpose()?;
-    let mut tx = app.db.begin().await?;
+    // PostGIS underestimates ST_DWithin on geography by orders of magnitude (59 rows estimated,
+    // 16,000 found in a city), so the planner prefers a bitmap scan and a sort of everything in the
+    // radius (about 90 ms on 1M nodes) to the KNN scan that reads one page (about 2 ms). Both settings
+    // end with this transaction.
+    let mut tx = app
+        .db
+        .begin_with("SET LOCAL enable_bitmapscan = off; SET LOCAL jit = off")
+        .await?;
     let rows = store::near(&mut tx, q.lat, q.lon, q.radius_m, after, limit).await?;
     tx.commit().await?;
     Ok(axum::Json(page(rows, limit, |r| {
