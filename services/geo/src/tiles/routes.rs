@@ -18,7 +18,7 @@ pub const MAX_ZOOM: i32 = 22;
 /// Features per layer and tile; beyond it a tile is cut (low zooms over dense areas).
 pub const MAX_FEATURES: i64 = 20_000;
 /// Bump when the tile's content rules change, so clients drop tiles cached under the old ones.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 const MVT: &str = "application/vnd.mapbox-vector-tile";
 
 fn etag(v: Version) -> HeaderValue {
@@ -75,8 +75,10 @@ fn tile_response(tag: HeaderValue, tile: Bytes) -> Response {
         .into_response()
 }
 
-/// A Mapbox Vector Tile with the layers `nodes` (id, kind, title) and `edges` (id, kind, from_node,
-/// to_node) at public positions. Send `If-None-Match` to get 304 when nothing in it changed.
+/// A Mapbox Vector Tile with the layers `nodes` (count, id, kind, title) and `edges` (id, kind,
+/// from_node, to_node) at public positions. Below zoom 13 `nodes` holds clusters: one point per
+/// occupied 1/64-tile grid cell with `count`, and `id`, `kind`, `title` only when `count` is 1; edges
+/// shorter than a cell are left out there. Send `If-None-Match` to get 304 when nothing changed.
 #[utoipa::path(get, path = "/geo/tiles/{z}/{x}/{y}.mvt", tag = "tiles",
     params(("z" = u8, Path, description = "0–22"), ("x" = u32, Path), ("y" = u32, Path, description = "y, then `.mvt`"),
         ("If-None-Match" = Option<String>, Header, description = "the ETag of the copy you hold")),
@@ -145,8 +147,8 @@ pub async fn tilejson(headers: HeaderMap) -> Response {
         "maxzoom": MAX_ZOOM,
         "bounds": [-180.0, -85.051_128_78, 180.0, 85.051_128_78],
         "vector_layers": [
-            {"id": "nodes", "description": "places, ideas, resources and homes",
-             "fields": {"id": "String", "kind": "String", "title": "String"}},
+            {"id": "nodes", "description": "places, ideas, resources and homes; below zoom 13 clusters with `count` (id, kind and title when count is 1)",
+             "fields": {"count": "Number", "id": "String", "kind": "String", "title": "String"}},
             {"id": "edges", "description": "threads between nodes",
              "fields": {"id": "String", "kind": "String", "from_node": "String", "to_node": "String"}}
         ]
@@ -193,12 +195,12 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::IF_NONE_MATCH,
-            HeaderValue::from_static("\"x\", \"t1-2-5\""),
+            HeaderValue::from_static("\"x\", \"t2-2-5\""),
         );
         assert!(matches(&h, &tag));
         h.insert(
             header::IF_NONE_MATCH,
-            HeaderValue::from_static("W/\"t1-2-6\""),
+            HeaderValue::from_static("W/\"t2-2-6\""),
         );
         assert!(!matches(&h, &tag));
     }

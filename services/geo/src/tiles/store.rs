@@ -1,9 +1,15 @@
-//! SQL for vector tiles (sql/tile.sql, sql/tile_etag.sql).
+//! SQL for vector tiles: the functions `geo.tile` and `geo.tile_version`
+//! (migrations/0003_tile_functions.sql).
 
 use sqlx::PgConnection;
 
 /// The buffer around each tile that ST_AsMVTGeom keeps (256 of 4096 units), as a fraction.
 const BUFFER: f64 = 256.0 / 4096.0;
+/// Below this zoom the `nodes` layer holds clusters (see the function's comment).
+pub const CLUSTER_BELOW_ZOOM: i32 = 13;
+/// The cluster grid: 1/64 of a tile's width (64 of 4096 units, 4 pixels of a 256-pixel tile), so a
+/// clustered tile holds at most 4,096 node features.
+const CLUSTER_GRID: f64 = 1.0 / 64.0;
 
 /// What a tile's ETag is made of: the change-log epoch and the number of changes touching it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,13 +19,14 @@ pub struct Version {
 }
 
 pub async fn version(conn: &mut PgConnection, z: i32, x: i32, y: i32) -> sqlx::Result<Version> {
-    let (epoch, changes): (i64, i64) = sqlx::query_as(include_str!("../../sql/tile_etag.sql"))
-        .bind(z)
-        .bind(x)
-        .bind(y)
-        .bind(BUFFER)
-        .fetch_one(conn)
-        .await?;
+    let (epoch, changes): (i64, i64) =
+        sqlx::query_as("SELECT epoch, changes FROM geo.tile_version($1, $2, $3, $4)")
+            .bind(z)
+            .bind(x)
+            .bind(y)
+            .bind(BUFFER)
+            .fetch_one(conn)
+            .await?;
     Ok(Version { epoch, changes })
 }
 
@@ -32,12 +39,14 @@ pub async fn render(
     max_features: i64,
 ) -> sqlx::Result<(Version, Vec<u8>)> {
     let (epoch, changes, tile): (i64, i64, Vec<u8>) =
-        sqlx::query_as(include_str!("../../sql/tile.sql"))
+        sqlx::query_as("SELECT epoch, changes, tile FROM geo.tile($1, $2, $3, $4, $5, $6, $7)")
             .bind(z)
             .bind(x)
             .bind(y)
             .bind(BUFFER)
             .bind(max_features)
+            .bind(CLUSTER_BELOW_ZOOM)
+            .bind(CLUSTER_GRID)
             .fetch_one(conn)
             .await?;
     Ok((Version { epoch, changes }, tile))

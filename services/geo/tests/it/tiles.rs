@@ -270,6 +270,61 @@ async fn tiles_near_an_edge_see_writes_in_their_buffer_and_empty_tiles_are_valid
 }
 
 #[tokio::test]
+async fn below_zoom_13_nodes_are_clusters_with_counts() {
+    let geo = spawn().await;
+    let ada = geo.user().await;
+    let (lat, lon) = (45.4642, 9.19);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let n = geo
+            .node(
+                &ada,
+                "place",
+                &format!("Mailand {i}"),
+                lat + 0.0001 * f64::from(i),
+                lon,
+            )
+            .await;
+        ids.push(n["id"].as_str().unwrap().to_owned());
+    }
+    let lonely = geo
+        .node(&ada, "idea", "Allein", lat + 0.05, lon + 0.05)
+        .await;
+    let z = 10;
+    let (x, y) = tile_of(lat, lon, z);
+    let (status, _, bytes) = fetch(&geo, z, x, y, None).await;
+    assert_eq!(status, 200);
+    let tile = decode(&bytes);
+    let mut counts: Vec<(String, Option<String>)> = tile["nodes"]
+        .iter()
+        .map(|(p, _)| (p["count"].clone(), p.get("id").cloned()))
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        vec![
+            (
+                "Int(1)".to_owned(),
+                Some(lonely["id"].as_str().unwrap().to_owned())
+            ),
+            ("UInt(5)".to_owned(), None),
+        ],
+        "{tile:?}"
+    );
+    // At zoom 14 every node is its own feature again.
+    let (x, y) = tile_of(lat, lon, 14);
+    let (_, _, bytes) = fetch(&geo, 14, x, y, None).await;
+    let mut found = ids_of(&decode(&bytes));
+    found.sort();
+    ids.sort();
+    assert_eq!(found, ids);
+}
+
+fn ids_of(tile: &Decoded) -> Vec<String> {
+    ids(tile, "nodes")
+}
+
+#[tokio::test]
 async fn bad_tile_addresses_are_400_and_tilejson_describes_the_layers() {
     let geo = spawn().await;
     for path in [
