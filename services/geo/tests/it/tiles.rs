@@ -304,7 +304,7 @@ async fn below_zoom_13_nodes_are_clusters_with_counts() {
         counts,
         vec![
             (
-                "Int(1)".to_owned(),
+                "UInt(1)".to_owned(),
                 Some(lonely["id"].as_str().unwrap().to_owned())
             ),
             ("UInt(5)".to_owned(), None),
