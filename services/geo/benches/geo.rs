@@ -94,26 +94,22 @@ fn position(rng: &mut StdRng) -> (f64, f64) {
 async fn seed(nodes: usize) {
     let env = gewebe_testkit::TestEnv::from_env();
     let mut admin = PgConnection::connect(&env.pg_admin_url).await.unwrap();
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(DATABASE)
-            .fetch_one(&mut admin)
-            .await
-            .unwrap();
-    if !exists {
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {DATABASE}")))
-            .await
-            .unwrap();
-    }
+    // A fresh database each time: the schema follows the current migrations.
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"
+        )))
+        .await
+        .unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {DATABASE}")))
+        .await
+        .unwrap();
     let (direct, _) = urls();
     let mut conn = PgConnection::connect(&direct).await.unwrap();
     for m in gewebe_geo::migrators().unwrap() {
         m.run(&mut conn).await.unwrap();
     }
-    conn.execute("TRUNCATE geo.edges, geo.nodes, geo.tile_changes, geo.outbox")
-        .await
-        .unwrap();
     let started = std::time::Instant::now();
     let mut rng = StdRng::seed_from_u64(7);
     let owners: Vec<uuid::Uuid> = (0..50_000).map(|_| uuid::Uuid::now_v7()).collect();

@@ -22,8 +22,10 @@ CREATE TABLE geo.nodes (
     -- What everyone else sees: equal to `location`, except for a `home` node whose owner set a fuzz
     -- radius (a keyed, deterministic point within that radius; see src/privacy.rs).
     public_location geometry(Point, 4326) NOT NULL,
-    -- The public position in Web Mercator, for vector tiles without a transform per row.
-    public_3857     geometry(Point, 3857) GENERATED ALWAYS AS (ST_Transform(public_location, 3857)) STORED,
+    -- The public position in Web Mercator, for vector tiles and nearest-first scans without a
+    -- transform per row. Mercator ends at ±85.0511°; nodes beyond are drawn at that edge.
+    public_3857     geometry(Point, 3857) GENERATED ALWAYS AS (ST_Transform(ST_SetSRID(ST_MakePoint(
+                        ST_X(public_location), greatest(-85.0511, least(85.0511, ST_Y(public_location)))), 4326), 3857)) STORED,
     -- The resolution-15 H3 cell of the public position; the cells of coarser resolutions that contain
     -- it are contiguous ranges of this column (see src/cells.rs).
     h3              bigint      NOT NULL,
@@ -33,9 +35,10 @@ CREATE TABLE geo.nodes (
 );
 
 CREATE INDEX nodes_public_gix ON geo.nodes USING gist (public_location);
--- Radius queries measure in metres on the sphere; this index serves ST_DWithin and `<->` ordering.
-CREATE INDEX nodes_public_geog_gix ON geo.nodes USING gist ((public_location::geography));
+-- Tiles, and radius queries (a 2-D nearest-first scan in Mercator, re-ranked on the sphere).
 CREATE INDEX nodes_tile_gix ON geo.nodes USING gist (public_3857);
+-- Radius queries where Mercator breaks down (near the poles, across the antimeridian): on the sphere.
+CREATE INDEX nodes_public_geog_gix ON geo.nodes USING gist ((public_location::geography));
 CREATE INDEX nodes_h3_idx ON geo.nodes (h3);
 CREATE INDEX nodes_owner_idx ON geo.nodes (owner_id);
 CREATE INDEX nodes_tags_gin ON geo.nodes USING gin (tags);

@@ -251,17 +251,33 @@ pub async fn near(
     after: Option<(f64, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<NodeRow>> {
-    sqlx::query_as(AssertSqlSafe(
-        include_str!("../../sql/nodes_near.sql").replace("__COLUMNS__", &columns("NULL")),
-    ))
-    .bind(lat)
-    .bind(lon)
-    .bind(radius_m)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(limit + 1)
-    .fetch_all(conn)
-    .await
+    let sql = match mercator_radius(lat, lon, radius_m) {
+        Some(_) => include_str!("../../sql/nodes_near.sql"),
+        None => include_str!("../../sql/nodes_near_sphere.sql"),
+    };
+    sqlx::query_as(AssertSqlSafe(sql.replace("__COLUMNS__", &columns("NULL"))))
+        .bind(lat)
+        .bind(lon)
+        .bind(radius_m)
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(limit + 1)
+        .bind(mercator_radius(lat, lon, radius_m).unwrap_or(0.0))
+        .fetch_all(conn)
+        .await
+}
+
+/// A Mercator distance that covers `radius_m` on the sphere around (`lat`, `lon`): Mercator
+/// stretches by 1/cos(latitude), most at the point of the circle nearest the pole. `None` where
+/// Mercator cannot answer: the circle reaches past 80° of latitude or across the antimeridian.
+fn mercator_radius(lat: f64, lon: f64, radius_m: f64) -> Option<f64> {
+    const EARTH_RADIUS_M: f64 = 6_371_008.8;
+    let reach = (radius_m / EARTH_RADIUS_M).to_degrees();
+    let poleward = lat.abs() + reach;
+    if poleward > 80.0 || lon.abs() + reach / poleward.to_radians().cos() >= 180.0 {
+        return None;
+    }
+    Some(radius_m / poleward.to_radians().cos() * 1.001 + 1.0)
 }
 
 /// Public nodes whose stored cell lies in [`lo`, `hi`] (one H3 cell of any resolution), by id.
@@ -293,4 +309,19 @@ pub async fn owner_settings(conn: &mut PgConnection, owner: Uuid) -> sqlx::Resul
             .fetch_optional(conn)
             .await?;
     Ok(row.unwrap_or((0, false)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mercator_radius_covers_the_circle_and_knows_its_limits() {
+        let r = super::mercator_radius(0.0, 0.0, 1000.0).unwrap_or_default();
+        assert!((1000.0..1003.0).contains(&r), "{r}");
+        let r = super::mercator_radius(60.0, 10.0, 1000.0).unwrap_or_default();
+        assert!((2000.0..2010.0).contains(&r), "{r}");
+        assert_eq!(super::mercator_radius(79.9, 0.0, 50_000.0), None);
+        assert_eq!(super::mercator_radius(0.0, 179.9, 50_000.0), None);
+        assert_eq!(super::mercator_radius(0.0, -179.9, 50_000.0), None);
+        assert!(super::mercator_radius(0.0, 179.0, 50_000.0).is_some());
+    }
 }

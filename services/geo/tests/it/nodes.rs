@@ -277,3 +277,28 @@ async fn cells_of_any_resolution_find_their_nodes() {
         }
     }
 }
+
+#[tokio::test]
+async fn nodes_at_the_poles_and_the_antimeridian_are_ordinary_nodes() {
+    let geo = spawn().await;
+    let ada = geo.user().await;
+    for (lat, lon) in [(90.0, 0.0), (-90.0, 180.0), (89.9999, -180.0), (0.0, 180.0)] {
+        let node = geo.node(&ada, "place", "Rand der Welt", lat, lon).await;
+        assert_eq!(node["location"], json!({"lat": lat, "lon": lon}));
+    }
+    let (status, page) = geo
+        .get("/geo/nodes/near?lat=89.999&lon=0&radius_m=1000", None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
+    // Across the antimeridian: 0.01° of longitude at the equator is about 1.1 km.
+    let (status, page) = geo
+        .get("/geo/nodes/near?lat=0&lon=-179.995&radius_m=1000", None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    let (status, _, _) = geo
+        .call(Method::GET, "/geo/tiles/3/0/0.mvt", None, None, &[])
+        .await;
+    assert_eq!(status, 200);
+}
