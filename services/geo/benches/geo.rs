@@ -110,6 +110,11 @@ async fn seed(nodes: usize) {
     for m in gewebe_geo::migrators().unwrap() {
         m.run(&mut conn).await.unwrap();
     }
+    // Bulk load: the per-row trigger that keeps the clusters is off, and the clusters are computed
+    // once at the end (the same sums the trigger keeps).
+    conn.execute("ALTER TABLE geo.nodes DISABLE TRIGGER nodes_count_cells")
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let mut rng = StdRng::seed_from_u64(7);
     let owners: Vec<uuid::Uuid> = (0..50_000).map(|_| uuid::Uuid::now_v7()).collect();
@@ -173,7 +178,18 @@ async fn seed(nodes: usize) {
     )
     .await
     .unwrap();
+    conn.execute(
+        "INSERT INTO geo.node_cells (res, cell, nodes, sum_x, sum_y) \
+         SELECT r, geo.h3_parent(h3, r), count(*), sum(ST_X(public_3857)), sum(ST_Y(public_3857)) \
+         FROM geo.nodes, generate_series(5, 9) AS r GROUP BY 1, 2",
+    )
+    .await
+    .unwrap();
+    conn.execute("ALTER TABLE geo.nodes ENABLE TRIGGER nodes_count_cells")
+        .await
+        .unwrap();
     conn.execute("VACUUM ANALYZE geo.nodes").await.unwrap();
+    conn.execute("VACUUM ANALYZE geo.node_cells").await.unwrap();
     conn.execute("VACUUM ANALYZE geo.edges").await.unwrap();
     eprintln!(
         "\nseeded {nodes} nodes and their edges in {:.0} s",

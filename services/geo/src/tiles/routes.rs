@@ -18,7 +18,7 @@ pub const MAX_ZOOM: i32 = 22;
 /// Features per layer and tile; beyond it a tile is cut (low zooms over dense areas).
 pub const MAX_FEATURES: i64 = 20_000;
 /// Bump when the tile's content rules change, so clients drop tiles cached under the old ones.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 const MVT: &str = "application/vnd.mapbox-vector-tile";
 
 fn etag(v: Version) -> HeaderValue {
@@ -75,10 +75,11 @@ fn tile_response(tag: HeaderValue, tile: Bytes) -> Response {
         .into_response()
 }
 
-/// A Mapbox Vector Tile with the layers `nodes` (count, id, kind, title) and `edges` (id, kind,
-/// from_node, to_node) at public positions. Below zoom 13 `nodes` holds clusters: one point per
-/// occupied 1/64-tile grid cell with `count`, and `id`, `kind`, `title` only when `count` is 1; edges
-/// shorter than a cell are left out there. Send `If-None-Match` to get 304 when nothing changed.
+/// A Mapbox Vector Tile with the layers `nodes` (id, kind, title) and `edges` (id, kind, from_node,
+/// to_node) at public positions. Below zoom 13 `nodes` holds clusters instead: one point per occupied
+/// H3 cell (resolution 5 to 9 by zoom) at its nodes' mean position, with `count` and `cell` (list them
+/// with `GET /geo/cells/{cell}/nodes`); edges shorter than 1/64 of the tile are left out there.
+/// Send `If-None-Match` to get 304 when nothing in the tile changed.
 #[utoipa::path(get, path = "/geo/tiles/{z}/{x}/{y}.mvt", tag = "tiles",
     params(("z" = u8, Path, description = "0–22"), ("x" = u32, Path), ("y" = u32, Path, description = "y, then `.mvt`"),
         ("If-None-Match" = Option<String>, Header, description = "the ETag of the copy you hold")),
@@ -147,8 +148,8 @@ pub async fn tilejson(headers: HeaderMap) -> Response {
         "maxzoom": MAX_ZOOM,
         "bounds": [-180.0, -85.051_128_78, 180.0, 85.051_128_78],
         "vector_layers": [
-            {"id": "nodes", "description": "places, ideas, resources and homes; below zoom 13 clusters with `count` (id, kind and title when count is 1)",
-             "fields": {"count": "Number", "id": "String", "kind": "String", "title": "String"}},
+            {"id": "nodes", "description": "places, ideas, resources and homes; below zoom 13 clusters per H3 cell with `count` and `cell` instead",
+             "fields": {"id": "String", "kind": "String", "title": "String", "count": "Number", "cell": "String"}},
             {"id": "edges", "description": "threads between nodes",
              "fields": {"id": "String", "kind": "String", "from_node": "String", "to_node": "String"}}
         ]
@@ -195,12 +196,12 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::IF_NONE_MATCH,
-            HeaderValue::from_static("\"x\", \"t2-2-5\""),
+            HeaderValue::from_static("\"x\", \"t3-2-5\""),
         );
         assert!(matches(&h, &tag));
         h.insert(
             header::IF_NONE_MATCH,
-            HeaderValue::from_static("W/\"t2-2-6\""),
+            HeaderValue::from_static("W/\"t3-2-6\""),
         );
         assert!(!matches(&h, &tag));
     }

@@ -7,8 +7,8 @@ use sqlx::PgConnection;
 const BUFFER: f64 = 256.0 / 4096.0;
 /// Below this zoom the `nodes` layer holds clusters (see the function's comment).
 pub const CLUSTER_BELOW_ZOOM: i32 = 13;
-/// The cluster grid: 1/64 of a tile's width (64 of 4096 units, 4 pixels of a 256-pixel tile), so a
-/// clustered tile holds at most 4,096 node features.
+/// Below [`CLUSTER_BELOW_ZOOM`], edges shorter than this fraction of the tile's width are left out
+/// (4 pixels of a 256-pixel tile).
 const CLUSTER_GRID: f64 = 1.0 / 64.0;
 
 /// What a tile's ETag is made of: the change-log epoch and the number of changes touching it.

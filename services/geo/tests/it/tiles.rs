@@ -270,58 +270,113 @@ async fn tiles_near_an_edge_see_writes_in_their_buffer_and_empty_tiles_are_valid
 }
 
 #[tokio::test]
-async fn below_zoom_13_nodes_are_clusters_with_counts() {
+async fn below_zoom_13_nodes_are_clusters_per_h3_cell_kept_exact_by_every_write() {
     let geo = spawn().await;
     let ada = geo.user().await;
     let (lat, lon) = (45.4642, 9.19);
-    let mut ids = Vec::new();
+    let mut nodes = Vec::new();
     for i in 0..5 {
+        let p = (lat + 0.0001 * f64::from(i), lon);
         let n = geo
-            .node(
-                &ada,
-                "place",
-                &format!("Mailand {i}"),
-                lat + 0.0001 * f64::from(i),
-                lon,
-            )
+            .node(&ada, "place", &format!("Mailand {i}"), p.0, p.1)
             .await;
-        ids.push(n["id"].as_str().unwrap().to_owned());
+        nodes.push((n["id"].as_str().unwrap().to_owned(), p));
     }
     let lonely = geo
         .node(&ada, "idea", "Allein", lat + 0.05, lon + 0.05)
         .await;
+    nodes.push((
+        lonely["id"].as_str().unwrap().to_owned(),
+        (lat + 0.05, lon + 0.05),
+    ));
+
+    // What the tile must show: the nodes grouped by their resolution-8 cell (zoom 10).
+    let expected = |nodes: &[(String, (f64, f64))]| {
+        let mut by_cell = std::collections::BTreeMap::<String, u64>::new();
+        for (_, (la, lo)) in nodes {
+            let cell = h3o::LatLng::new(*la, *lo)
+                .unwrap()
+                .to_cell(h3o::Resolution::Eight);
+            *by_cell.entry(cell.to_string()).or_default() += 1;
+        }
+        by_cell
+            .into_iter()
+            .map(|(c, n)| (c, format!("UInt({n})")))
+            .collect::<Vec<_>>()
+    };
+    let clusters = |tile: &Decoded| {
+        let mut v: Vec<(String, String)> = tile
+            .get("nodes")
+            .into_iter()
+            .flatten()
+            .map(|(p, _)| (p["cell"].clone(), p["count"].clone()))
+            .collect();
+        v.sort();
+        v
+    };
     let z = 10;
     let (x, y) = tile_of(lat, lon, z);
-    let (status, _, bytes) = fetch(&geo, z, x, y, None).await;
+    let (status, tag, bytes) = fetch(&geo, z, x, y, None).await;
     assert_eq!(status, 200);
-    let tile = decode(&bytes);
-    let mut counts: Vec<(String, Option<String>)> = tile["nodes"]
-        .iter()
-        .map(|(p, _)| (p["count"].clone(), p.get("id").cloned()))
-        .collect();
-    counts.sort();
-    assert_eq!(
-        counts,
-        vec![
-            (
-                "UInt(1)".to_owned(),
-                Some(lonely["id"].as_str().unwrap().to_owned())
-            ),
-            ("UInt(5)".to_owned(), None),
-        ],
-        "{tile:?}"
-    );
+    assert_eq!(clusters(&decode(&bytes)), expected(&nodes));
+
+    // Moving and deleting keep the counts exact, and the tile fresh.
+    let (moved_id, _) = nodes.remove(0);
+    let (status, _, _) = geo
+        .call(
+            Method::PATCH,
+            &format!("/geo/nodes/{moved_id}"),
+            Some(&ada),
+            Some(json!({"location": {"lat": lat + 0.03, "lon": lon}})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200);
+    nodes.push((moved_id, (lat + 0.03, lon)));
+    let (deleted_id, _) = nodes.remove(0);
+    let (status, _, _) = geo
+        .call(
+            Method::DELETE,
+            &format!("/geo/nodes/{deleted_id}"),
+            Some(&ada),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _, bytes) = fetch(&geo, z, x, y, tag.as_deref()).await;
+    assert_eq!(status, 200);
+    assert_eq!(clusters(&decode(&bytes)), expected(&nodes));
+
+    // The stored parents agree with h3o at every clustered resolution.
+    let mut conn = geo.pg().await;
+    let rows: Vec<(i16, i64, i32)> =
+        sqlx::query_as("SELECT res, cell, nodes FROM geo.node_cells ORDER BY res, cell")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let mut want = Vec::new();
+    for res in 5u8..=9 {
+        let mut by_cell = std::collections::BTreeMap::<i64, i32>::new();
+        for (_, (la, lo)) in &nodes {
+            let cell = h3o::LatLng::new(*la, *lo)
+                .unwrap()
+                .to_cell(h3o::Resolution::try_from(res).unwrap());
+            *by_cell.entry(u64::from(cell) as i64).or_default() += 1;
+        }
+        want.extend(by_cell.into_iter().map(|(c, n)| (i16::from(res), c, n)));
+    }
+    assert_eq!(rows, want);
+
     // At zoom 14 every node is its own feature again.
     let (x, y) = tile_of(lat, lon, 14);
     let (_, _, bytes) = fetch(&geo, 14, x, y, None).await;
-    let mut found = ids_of(&decode(&bytes));
-    found.sort();
-    ids.sort();
-    assert_eq!(found, ids);
-}
-
-fn ids_of(tile: &Decoded) -> Vec<String> {
-    ids(tile, "nodes")
+    let tile = decode(&bytes);
+    assert!(
+        tile["nodes"]
+            .iter()
+            .all(|(p, _)| p.contains_key("id") && !p.contains_key("count"))
+    );
 }
 
 #[tokio::test]
