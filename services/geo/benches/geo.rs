@@ -197,9 +197,11 @@ async fn seed(nodes: usize) {
     );
 }
 
-async fn spawn_geo() -> RunningServer {
+/// gewebe-geo as deployed (through PgBouncer), or straight to PostgreSQL like Martin (`direct`),
+/// to show what the PgBouncer hop and the explicit transactions it needs cost per request.
+async fn spawn_geo(direct_only: bool) -> RunningServer {
     let (direct, pooled) = urls();
-    let mut db = DbConfig::new(&pooled, &direct);
+    let mut db = DbConfig::new(if direct_only { &direct } else { &pooled }, &direct);
     db.max_connections = 16;
     let config = Config {
         http: HttpConfig {
@@ -375,7 +377,8 @@ async fn bench() {
         nodes > 0,
         "no nodes; run `cargo xtask seed geo --nodes 1000000` first"
     );
-    let geo = spawn_geo().await;
+    let geo = spawn_geo(false).await;
+    let geo_direct = spawn_geo(true).await;
     let mut rng = StdRng::seed_from_u64(11);
     let mut md = String::new();
     writeln!(md, "# Geo benchmark\n").unwrap();
@@ -409,7 +412,9 @@ async fn bench() {
             "/geo/nodes/near?lat={lat:.5}&lon={lon:.5}&radius_m=5000&limit=100"
         )));
     }
-    fetch_all(bbox.iter().take(50).cloned().collect()).await; // warm-up
+    // Warm-up: every server connection plans its first query of a kind slowly (catalog caches).
+    fetch_all(bbox.iter().take(50).cloned().collect()).await;
+    fetch_all(near.iter().take(50).cloned().collect()).await;
     for (name, urls) in [
         ("bbox list, city-size box, 100 results", bbox),
         ("near, 5 km, 100 nearest", near),
@@ -431,8 +436,8 @@ async fn bench() {
     if let Err(why) = &martin {
         println!("Martin baseline unavailable: {why}");
     }
-    writeln!(md, "\n| tiles | gewebe p50 / p95 | gewebe tiles/s | Martin p50 / p95 | Martin tiles/s | gewebe ÷ Martin | target |").unwrap();
-    writeln!(md, "|---|---|---|---|---|---|---|").unwrap();
+    writeln!(md, "\n| tiles | gewebe p50 / p95 | gewebe tiles/s | Martin p50 / p95 | Martin tiles/s | gewebe ÷ Martin | target | (gewebe without PgBouncer: tiles/s, ÷ Martin) |").unwrap();
+    writeln!(md, "|---|---|---|---|---|---|---|---|").unwrap();
     for z in [10u32, 12, 14] {
         let set = tiles(z, &mut rng);
         let ours: Vec<String> = set
@@ -442,6 +447,11 @@ async fn bench() {
         // Warm PostgreSQL's buffers for both with one untimed pass.
         fetch_all(ours.clone()).await;
         let g = fetch_all(ours).await;
+        let direct: Vec<String> = set
+            .iter()
+            .map(|(z, x, y)| geo_direct.url(&format!("/geo/tiles/{z}/{x}/{y}.mvt")))
+            .collect();
+        let d = fetch_all(direct).await;
         let m = match &martin {
             Ok(m) => {
                 let theirs: Vec<String> = set
@@ -476,11 +486,13 @@ async fn bench() {
         };
         writeln!(
             md,
-            "| z{z}, {} distinct tiles | {:.1} / {:.1} ms | {:.0} | {mcol} | {ratio} | p95 ≤ 50 ms, ≥ 1.0× Martin |",
+            "| z{z}, {} distinct tiles | {:.1} / {:.1} ms | {:.0} | {mcol} | {ratio} | p95 ≤ 50 ms, ≥ 1.0× Martin | {:.0}, {} |",
             set.len(),
             g.p50,
             g.p95,
-            g.per_sec
+            g.per_sec,
+            d.per_sec,
+            m.as_ref().map_or("n/a".to_owned(), |m| format!("{:.2}×", d.per_sec / m.per_sec)),
         )
         .unwrap();
     }
