@@ -282,3 +282,40 @@ async fn unreachable_jwks_without_cached_keys_is_503_not_401() {
         (503, Some("auth_keys_unavailable"))
     );
 }
+
+/// A verified token is remembered, but never past its expiry or past its key leaving the JWKS.
+#[tokio::test]
+async fn remembered_tokens_end_with_their_expiry_and_with_their_key() {
+    let key = Key::generate("k1");
+    let jwks = jwks(vec![key.jwk()]).await;
+    let verifier = JwtVerifier::new(JwtConfig {
+        jwks_url: jwks.server.url("/.well-known/jwks.json"),
+        issuer: "gewebe-auth".into(),
+        audience: "gewebe".into(),
+        refresh_min_interval: Duration::from_millis(100),
+        cache_ttl: Duration::from_millis(300),
+        leeway_secs: 0,
+    })
+    .unwrap();
+    let token = key.sign(&claims(&["user"]));
+    let mut short = claims(&["user"]);
+    short["exp"] = json!(time::OffsetDateTime::now_utc().unix_timestamp() + 1);
+    let short = key.sign(&short);
+    for _ in 0..3 {
+        verifier.verify(&token).await.unwrap();
+        verifier.verify(&short).await.unwrap();
+    }
+    assert_eq!(jwks.fetches.load(Ordering::SeqCst), 1);
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(
+        verifier.verify(&short).await.is_err(),
+        "expired, though remembered"
+    );
+    jwks.keys.lock().unwrap().clear();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        verifier.verify(&token).await.is_err(),
+        "its key left the JWKS"
+    );
+}
