@@ -45,8 +45,13 @@ impl Hasher {
             let parsed = PasswordHash::new(&stored).map_err(|e| Error::Hashing(e.to_string()))?;
             let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
             let ok = argon.verify_password(password.as_bytes(), &parsed).is_ok() && known;
+            // The costs only: a parsed hash also carries its output length, which the configured
+            // parameters leave unset, so comparing whole `Params` would rehash at every login.
             let needs_rehash = Params::try_from(&parsed)
-                .map(|p| p != params)
+                .map(|p| {
+                    (p.m_cost(), p.t_cost(), p.p_cost())
+                        != (params.m_cost(), params.t_cost(), params.p_cost())
+                })
                 .unwrap_or(true);
             Ok(Verified { ok, needs_rehash })
         })

@@ -200,3 +200,47 @@ async fn duplicate_and_invalid_registrations_are_problems_not_500s() {
         200
     );
 }
+
+/// A login with the configured argon2 costs leaves the stored hash alone; raised costs rehash it
+/// at the next successful login.
+#[tokio::test]
+async fn hashes_are_upgraded_when_the_costs_rise_and_only_then() {
+    let (server, db) = spawn().await;
+    let creds = json!({"email": "cost@example.org", "password": "correct horse battery"});
+    let (status, _) = post(
+        &server,
+        "/auth/register",
+        json!({"email": "cost@example.org", "password": "correct horse battery", "display_name": "C"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut conn = sqlx::PgConnection::connect(&db.direct_url).await.unwrap();
+    let before = stored(&mut conn).await;
+    for _ in 0..2 {
+        assert_eq!(post(&server, "/auth/login", creds.clone()).await.0, 200);
+    }
+    assert_eq!(stored(&mut conn).await, before, "same costs: no rehash");
+
+    let mut raised = crate::config(&db);
+    raised.accounts.argon2_m_kib = 20_480;
+    let stronger = gewebe_auth::build(raised, gewebe_platform::Shutdown::new())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    assert_eq!(post(&stronger, "/auth/login", creds.clone()).await.0, 200);
+    let after = stored(&mut conn).await;
+    assert!(
+        after.starts_with("$argon2id$v=19$m=20480,t=2,p=1$"),
+        "{after}"
+    );
+    // The old server still accepts the stronger hash (the costs travel with it).
+    assert_eq!(post(&server, "/auth/login", creds).await.0, 200);
+}
+
+async fn stored(conn: &mut sqlx::PgConnection) -> String {
+    sqlx::query_scalar("SELECT password_hash FROM auth.accounts")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
