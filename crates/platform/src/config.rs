@@ -144,6 +144,26 @@ impl Env {
             .ok_or_else(|| ConfigError::new(name, "is required but not set"))
     }
 
+    /// A required 32-byte key given as base64 (`openssl rand -base64 32`), kept in a `SecretBox`;
+    /// the error never echoes the value.
+    pub fn key32(
+        &self,
+        name: &str,
+    ) -> Result<std::sync::Arc<secrecy::SecretBox<[u8; 32]>>, ConfigError> {
+        use base64::Engine as _;
+        use secrecy::ExposeSecret as _;
+        let raw = self.secret(name)?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw.expose_secret().trim())
+            .map_err(|_| {
+                ConfigError::new(name, "must be base64 (e.g. `openssl rand -base64 32`)")
+            })?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| ConfigError::new(name, "must decode to exactly 32 bytes"))?;
+        Ok(std::sync::Arc::new(secrecy::SecretBox::new(Box::new(key))))
+    }
+
     pub fn secret_or(&self, name: &str, default: &str) -> SecretString {
         SecretString::from(self.raw(name).unwrap_or_else(|| default.to_owned()))
     }

@@ -20,36 +20,16 @@ where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    let job = Arc::new(job);
     let left = Arc::new(std::sync::atomic::AtomicUsize::new(count));
-    let started = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let (job, left) = (job.clone(), left.clone());
-        set.spawn(async move {
-            let mut lat = Vec::new();
-            while left
-                .fetch_update(
-                    std::sync::atomic::Ordering::SeqCst,
-                    std::sync::atomic::Ordering::SeqCst,
-                    |n| n.checked_sub(1),
-                )
-                .is_ok()
-            {
-                let t = Instant::now();
-                job().await;
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-            lat
-        });
-    }
-    let mut all = Vec::new();
-    while let Some(lat) = set.join_next().await {
-        all.extend(lat.unwrap());
-    }
-    let elapsed = started.elapsed();
-    all.sort_by(f64::total_cmp);
-    (elapsed, all)
+    workers(concurrency, job, move || {
+        left.fetch_update(
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::SeqCst,
+            |n| n.checked_sub(1),
+        )
+        .is_ok()
+    })
+    .await
 }
 
 /// Like [`drive`] for a fixed time instead of a fixed count.
@@ -58,15 +38,25 @@ where
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
 {
-    let job = Arc::new(job);
     let deadline = Instant::now() + Duration::from_secs(secs);
+    workers(concurrency, job, move || Instant::now() < deadline).await
+}
+
+/// `concurrency` workers run `job` while `more()` says so; returns (elapsed, sorted ms).
+async fn workers<F, Fut, M>(concurrency: usize, job: F, more: M) -> (Duration, Vec<f64>)
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+    M: Fn() -> bool + Send + Sync + 'static,
+{
+    let (job, more) = (Arc::new(job), Arc::new(more));
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
-        let job = job.clone();
+        let (job, more) = (job.clone(), more.clone());
         set.spawn(async move {
             let mut lat = Vec::new();
-            while Instant::now() < deadline {
+            while more() {
                 let t = Instant::now();
                 job().await;
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -76,7 +66,7 @@ where
     }
     let mut all = Vec::new();
     while let Some(lat) = set.join_next().await {
-        all.extend(lat.unwrap());
+        all.extend(lat.unwrap_or_default());
     }
     let elapsed = started.elapsed();
     all.sort_by(f64::total_cmp);

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use base64::{Engine, engine::general_purpose::STANDARD as B64};
 use gewebe_platform::{
     ConfigError, Env, db::DbConfig, http::HttpConfig, redis::RedisConfig,
     telemetry::TelemetryConfig,
@@ -122,19 +121,8 @@ pub struct KeysConfig {
 
 impl KeysConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        use secrecy::ExposeSecret;
-        let raw = env.secret("AUTH_KEK")?;
-        let bytes = B64.decode(raw.expose_secret().trim()).map_err(|_| {
-            ConfigError::new(
-                "AUTH_KEK",
-                "must be base64 (e.g. `openssl rand -base64 32`)",
-            )
-        })?;
-        let kek: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| ConfigError::new("AUTH_KEK", "must decode to exactly 32 bytes"))?;
         Ok(Self {
-            kek: std::sync::Arc::new(secrecy::SecretBox::new(Box::new(kek))),
+            kek: env.key32("AUTH_KEK")?,
             rotate_after: Duration::from_secs(
                 86_400 * env.in_range("AUTH_KEY_ROTATION_DAYS", 180, 1..=3650)?,
             ),

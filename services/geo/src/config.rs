@@ -2,12 +2,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use base64::{Engine, engine::general_purpose::STANDARD as B64};
 use gewebe_platform::{
     ConfigError, Env, auth::JwtConfig, db::DbConfig, http::HttpConfig, nats::NatsConfig,
     telemetry::TelemetryConfig,
 };
-use secrecy::{ExposeSecret, SecretBox};
+use secrecy::SecretBox;
 
 pub const SERVICE: &str = "gewebe-geo";
 pub const DEFAULT_PORT: u16 = 8082;
@@ -48,18 +47,8 @@ impl std::fmt::Debug for GeoConfig {
 
 impl GeoConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let raw = env.secret("GEO_FUZZ_KEY")?;
-        let bytes = B64.decode(raw.expose_secret().trim()).map_err(|_| {
-            ConfigError::new(
-                "GEO_FUZZ_KEY",
-                "must be base64 (e.g. `openssl rand -base64 32`)",
-            )
-        })?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| ConfigError::new("GEO_FUZZ_KEY", "must decode to exactly 32 bytes"))?;
         Ok(Self {
-            fuzz_key: Arc::new(SecretBox::new(Box::new(key))),
+            fuzz_key: env.key32("GEO_FUZZ_KEY")?,
             tile_changes_retention: env.secs("GEO_TILE_CHANGES_RETENTION_SECS", 3600)?,
             tile_cache_entries: env.in_range("GEO_TILE_CACHE_ENTRIES", 4096, 0..=1_000_000)?,
             consume_account_events: env.or("GEO_CONSUMER", true)?,

@@ -13,6 +13,19 @@ fn invalid() -> Error {
     )
 }
 
+/// The page of a list that fetched `limit + 1` rows (the extra row only tells that there is more),
+/// and the cursor of the next page, made from the page's last row.
+pub fn page<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    next: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_cursor = if more { rows.last().map(next) } else { None };
+    (rows, next_cursor)
+}
+
 /// Lists ordered by id.
 pub fn encode_id(list: &str, id: Uuid) -> String {
     B64.encode(format!("{list}:{id}"))

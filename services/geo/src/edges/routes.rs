@@ -179,15 +179,9 @@ pub async fn list(
         .map(|c| cursor::decode_id("edges", c))
         .transpose()?;
     let mut tx = app.db.begin().await?;
-    let mut rows = store::of_node(&mut tx, q.node_id, after, limit).await?;
+    let rows = store::of_node(&mut tx, q.node_id, after, limit).await?;
     tx.commit().await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
-    let next_cursor = if more {
-        rows.last().map(|r| cursor::encode_id("edges", r.id))
-    } else {
-        None
-    };
+    let (rows, next_cursor) = cursor::page(rows, limit, |r| cursor::encode_id("edges", r.id));
     Ok(axum::Json(EdgePage {
         items: rows.into_iter().map(Edge::from).collect(),
         next_cursor,

@@ -391,10 +391,7 @@ pub struct ListQuery {
 }
 
 fn page(rows: Vec<NodeRow>, limit: i64, next: impl Fn(&NodeRow) -> String) -> NodePage {
-    let mut rows = rows;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
-    let next_cursor = if more { rows.last().map(next) } else { None };
+    let (rows, next_cursor) = cursor::page(rows, limit, next);
     NodePage {
         items: rows.into_iter().map(Node::from).collect(),
         next_cursor,
