@@ -333,6 +333,8 @@ pub struct AuthUser {
     pub id: Uuid,
     pub session_id: Option<Uuid>,
     pub roles: Vec<Role>,
+    /// The token's `exp` (Unix seconds): long-lived connections end then.
+    pub expires_at: i64,
 }
 
 impl AuthUser {
@@ -380,6 +382,7 @@ async fn authenticate(
         id: claims.sub,
         session_id: claims.sid,
         roles: claims.roles,
+        expires_at: claims.exp,
     }))
 }
 

@@ -1,0 +1,68 @@
+//! gewebe-feed's configuration, from the environment (see the README's table).
+
+use std::time::Duration;
+
+use gewebe_platform::{
+    ConfigError, Env, auth::JwtConfig, http::HttpConfig, nats::NatsConfig, redis::RedisConfig,
+    telemetry::TelemetryConfig,
+};
+
+pub const SERVICE: &str = "gewebe-feed";
+pub const DEFAULT_PORT: u16 = 8084;
+
+#[derive(Clone)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub nats: NatsConfig,
+    pub redis: RedisConfig,
+    pub jwt: JwtConfig,
+    pub telemetry: TelemetryConfig,
+    pub feed: FeedConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    /// `FEED_KEEPALIVE_SECS` — a comment line this often keeps proxies from closing idle streams (15).
+    pub keepalive: Duration,
+    /// `FEED_RETRY_MS` — the `retry:` hint: how long EventSource waits before reconnecting (2000).
+    pub retry: Duration,
+    /// `FEED_MAX_CONNECTIONS` — open streams per instance; beyond, 503 + Retry-After (10000).
+    pub max_connections: usize,
+    /// `FEED_MAX_CONNECTIONS_PER_ACCOUNT` — open authenticated streams per account; beyond, 429 (16).
+    pub max_per_account: usize,
+    /// `FEED_MAX_CELLS` — H3 cells one subscription may name (64).
+    pub max_cells: usize,
+    /// `FEED_BUFFER` — events an instance keeps for connections that read slower than events come;
+    /// a connection further behind gets `event: lagged` and is closed, and resumes from JetStream
+    /// (4096).
+    pub buffer: usize,
+    /// `FEED_TICKET_TTL_SECS` — how long a ticket from `POST /feed/tickets` may wait for its use (30).
+    pub ticket_ttl: Duration,
+}
+
+impl FeedConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            keepalive: Duration::from_secs(env.in_range("FEED_KEEPALIVE_SECS", 15, 1..=300)?),
+            retry: Duration::from_millis(env.in_range("FEED_RETRY_MS", 2000, 100..=60_000)?),
+            max_connections: env.in_range("FEED_MAX_CONNECTIONS", 10_000, 1..=1_000_000)?,
+            max_per_account: env.in_range("FEED_MAX_CONNECTIONS_PER_ACCOUNT", 16, 1..=10_000)?,
+            max_cells: env.in_range("FEED_MAX_CELLS", 64, 1..=10_000)?,
+            buffer: env.in_range("FEED_BUFFER", 4096, 16..=1_000_000)?,
+            ticket_ttl: Duration::from_secs(env.in_range("FEED_TICKET_TTL_SECS", 30, 1..=300)?),
+        })
+    }
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            telemetry: TelemetryConfig::from_env(env, SERVICE)?,
+            http: HttpConfig::from_env(env, DEFAULT_PORT)?,
+            nats: NatsConfig::from_env(env)?,
+            redis: RedisConfig::from_env(env)?,
+            jwt: JwtConfig::from_env(env)?,
+            feed: FeedConfig::from_env(env)?,
+        })
+    }
+}

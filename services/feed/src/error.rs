@@ -1,0 +1,62 @@
+//! gewebe-feed's one error type, with an exhaustive mapping to problem+json.
+
+use axum::response::{IntoResponse, Response};
+use gewebe_platform::Problem;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid request: {detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("invalid ticket")]
+    InvalidTicket,
+    #[error("too many streams")]
+    TooManyStreams { per_account: bool },
+    #[error("ticket store unavailable")]
+    TicketStore(#[from] fred::error::Error),
+}
+
+impl Error {
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::BadRequest { code, detail } => Problem::bad_request(code, detail),
+            Error::InvalidTicket => Problem::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "invalid_ticket",
+                "Authentication required",
+            )
+            .with_detail(
+                "the ticket is unknown, used or expired; get a new one from POST /feed/tickets",
+            ),
+            Error::TooManyStreams { per_account: true } => Problem::too_many_requests(5)
+                .with_detail("this account has too many open streams; close one first"),
+            Error::TooManyStreams { per_account: false } => Problem::unavailable(
+                "overloaded",
+                "this instance has as many streams open as it serves; retry shortly (another instance may take it)",
+                1,
+            ),
+            Error::TicketStore(e) => {
+                tracing::warn!(error = %e, "ticket store failed");
+                Problem::unavailable(
+                    "ticket_store_unavailable",
+                    "tickets cannot be issued or checked right now; retry shortly",
+                    2,
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
+    }
+}

@@ -1,0 +1,288 @@
+//! gewebe-feed over HTTP against real NATS JetStream and Redis, with tokens from a real gewebe-auth.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod resume;
+mod streams;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use gewebe_events::{Envelope, Location, types::NodeCreated};
+use gewebe_feed::config::{Config, FeedConfig};
+use gewebe_platform::{
+    Env, Shutdown,
+    auth::JwtConfig,
+    db::DbConfig,
+    http::{HttpConfig, RunningServer},
+    nats::NatsConfig,
+    redis::RedisConfig,
+    telemetry::TelemetryConfig,
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const KEK: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
+
+pub struct Feed {
+    pub server: RunningServer,
+    pub auth: RunningServer,
+    pub prefix: String,
+    pub js: async_nats::jetstream::Context,
+    pub http: reqwest::Client,
+}
+
+pub async fn spawn() -> Feed {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(adjust: impl FnOnce(&mut FeedConfig)) -> Feed {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("warn")
+        .try_init();
+    let env = gewebe_testkit::TestEnv::from_env();
+    let none = Env::from_pairs(Vec::<(String, String)>::new());
+    let migrators = gewebe_auth::migrators().unwrap();
+    let db = gewebe_testkit::database(&migrators.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let redis = RedisConfig {
+        url: env.redis_url.clone().into(),
+        key_prefix: gewebe_testkit::redis_prefix(),
+    };
+    let mut throttle = gewebe_auth::config::ThrottleConfig::from_env(&none).unwrap();
+    throttle.register_max_per_ip = 1000;
+    let auth = gewebe_auth::build(
+        gewebe_auth::Config {
+            http: HttpConfig::local(),
+            db: DbConfig::new(&db.pooled_url, &db.direct_url),
+            redis: redis.clone(),
+            telemetry: telemetry("gewebe-auth"),
+            keys: gewebe_auth::config::KeysConfig::from_env(&Env::from_pairs([("AUTH_KEK", KEK)]))
+                .unwrap(),
+            accounts: gewebe_auth::config::AccountsConfig::from_env(&none).unwrap(),
+            throttle,
+        },
+        Shutdown::new(),
+    )
+    .await
+    .unwrap()
+    .spawn()
+    .unwrap();
+
+    let prefix = gewebe_testkit::nats_prefix();
+    let client = async_nats::connect(&env.nats_url).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    js.get_or_create_stream(async_nats::jetstream::stream::Config {
+        name: gewebe_events::subjects::stream(&prefix),
+        subjects: vec![gewebe_events::subjects::all_events(&prefix)],
+        duplicate_window: Duration::from_secs(120),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+
+    let mut feed = FeedConfig::from_env(&none).unwrap();
+    adjust(&mut feed);
+    let config = Config {
+        http: HttpConfig::local(),
+        nats: NatsConfig {
+            url: env.nats_url.clone(),
+            subject_prefix: prefix.clone(),
+        },
+        redis,
+        jwt: JwtConfig {
+            jwks_url: auth.url("/.well-known/jwks.json"),
+            issuer: "gewebe-auth".into(),
+            audience: "gewebe".into(),
+            refresh_min_interval: Duration::from_secs(1),
+            cache_ttl: Duration::from_secs(300),
+            leeway_secs: 30,
+        },
+        telemetry: telemetry("gewebe-feed"),
+        feed,
+    };
+    let server = gewebe_feed::build(config, Shutdown::new())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    // The hub reads the stream from "now": give its consumer a moment to exist.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Feed {
+        server,
+        auth,
+        prefix,
+        js,
+        http: gewebe_testkit::http(),
+    }
+}
+
+fn telemetry(service: &'static str) -> TelemetryConfig {
+    TelemetryConfig {
+        service,
+        filter: "warn".into(),
+        loki_url: None,
+        otlp_endpoint: None,
+    }
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sse {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: String,
+}
+
+/// A reading end of `/feed/stream`.
+pub struct Stream {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+}
+
+impl Stream {
+    /// The next event (comments and `retry:` skipped); `None` when the server closed the stream.
+    pub async fn next(&mut self) -> Option<Sse> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut sse = Sse {
+                    id: None,
+                    event: "message".into(),
+                    data: String::new(),
+                };
+                let mut any = false;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        sse.id = Some(v.trim().to_owned());
+                        any = true;
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        sse.event = v.trim().to_owned();
+                        any = true;
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        sse.data.push_str(v.trim_start());
+                        any = true;
+                    }
+                }
+                if any {
+                    return Some(sse);
+                }
+                continue;
+            }
+            match tokio::time::timeout(Duration::from_secs(30), self.body.next()).await {
+                Ok(Some(Ok(chunk))) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(_) => return None,
+                Err(_) => panic!("no event within 30 s"),
+            }
+        }
+    }
+
+    /// The next event within `wait`, or `None` if none came.
+    pub async fn within(&mut self, wait: Duration) -> Option<Sse> {
+        tokio::time::timeout(wait, self.next()).await.ok().flatten()
+    }
+}
+
+impl Feed {
+    /// Opens `/feed/stream?<query>` (with `last_event_id` and a Bearer token if given).
+    pub async fn open(
+        &self,
+        query: &str,
+        last_event_id: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Stream, (u16, Value)> {
+        let mut req = self
+            .http
+            .get(self.server.url(&format!("/feed/stream?{query}")))
+            .timeout(Duration::from_secs(3600));
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err((status, resp.json().await.unwrap_or(Value::Null)));
+        }
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        Ok(Stream {
+            body: resp.bytes_stream().boxed(),
+            buffer: String::new(),
+        })
+    }
+
+    /// Publishes as the relay does: subject by type, `Nats-Msg-Id` = event id; returns the sequence.
+    pub async fn publish(&self, envelope: &Envelope) -> u64 {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", envelope.id.to_string().as_str());
+        self.js
+            .publish_with_headers(
+                gewebe_events::subjects::event(&self.prefix, &envelope.event_type),
+                headers,
+                envelope.to_vec().unwrap().into(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+            .sequence
+    }
+
+    /// A registered, logged-in account: (id, access token).
+    pub async fn user(&self) -> (Uuid, String) {
+        let email = format!("{}@example.org", Uuid::now_v7().simple());
+        let password = "correct horse battery staple";
+        let account: Value = self
+            .http
+            .post(self.auth.url("/auth/register"))
+            .json(&json!({"email": email, "password": password, "display_name": "F"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token: Value = self
+            .http
+            .post(self.auth.url("/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            account["id"].as_str().unwrap().parse().unwrap(),
+            token["access_token"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// A `node.created` at a position, as gewebe-geo writes it.
+pub fn node_at(lat: f64, lon: f64, title: &str) -> Envelope {
+    let id = Uuid::now_v7();
+    let cell = h3o::LatLng::new(lat, lon)
+        .unwrap()
+        .to_cell(h3o::Resolution::Fifteen)
+        .to_string();
+    Envelope::new(
+        "gewebe-geo",
+        id,
+        1,
+        &NodeCreated {
+            node_id: id,
+            kind: "place".into(),
+            title: title.into(),
+            location: Location { lat, lon },
+            h3: cell.clone(),
+            owner: None,
+        },
+    )
+    .unwrap()
+    .with_location(Location { lat, lon }, Some(cell))
+    .with_actor(Uuid::now_v7())
+}

@@ -1,0 +1,173 @@
+//! Live delivery: filters by area and topic, private events and tickets, limits, bad input.
+
+use std::time::Duration;
+
+use gewebe_events::{Envelope, types::AccountUpdated};
+use serde_json::Value;
+
+use crate::{node_at, spawn, spawn_with};
+
+#[tokio::test]
+async fn events_reach_the_streams_whose_area_holds_them_and_no_other() {
+    let feed = spawn().await;
+    let mut berlin = feed
+        .open("topics=nodes&bbox=13.0,52.3,13.8,52.7", None, None)
+        .await
+        .unwrap();
+    let mut munich = feed
+        .open("topics=nodes&bbox=11.3,48.0,11.8,48.3", None, None)
+        .await
+        .unwrap();
+    let cell = h3o::LatLng::new(52.52, 13.405)
+        .unwrap()
+        .to_cell(h3o::Resolution::Five);
+    let mut by_cell = feed
+        .open(&format!("cells={cell}"), None, None)
+        .await
+        .unwrap();
+    let mut edges_only = feed.open("topics=edges", None, None).await.unwrap();
+
+    let seq = feed.publish(&node_at(52.52, 13.405, "Berlin")).await;
+    let e = berlin.next().await.unwrap();
+    assert_eq!(e.event, "node.created");
+    assert_eq!(e.id.as_deref(), Some(seq.to_string().as_str()));
+    let data: Value = serde_json::from_str(&e.data).unwrap();
+    assert_eq!(data["data"]["title"], "Berlin");
+    assert_eq!(data["location"]["lat"], 52.52);
+    assert!(
+        data.get("actor").is_none() && data.get("traceparent").is_none(),
+        "{data}"
+    );
+    assert_eq!(by_cell.next().await.unwrap().id, e.id);
+
+    // Munich's stream sees its own event first: the Berlin one never reached it.
+    let munich_seq = feed.publish(&node_at(48.137, 11.575, "München")).await;
+    assert_eq!(
+        munich.next().await.unwrap().id,
+        Some(munich_seq.to_string())
+    );
+    assert!(
+        edges_only
+            .within(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn private_events_reach_their_account_only_and_tickets_are_single_use() {
+    let feed = spawn_with(|c| c.ticket_ttl = Duration::from_secs(1)).await;
+    let (ada, ada_token) = feed.user().await;
+    let (_bob, bob_token) = feed.user().await;
+    let ticket = |token: String| {
+        let http = feed.http.clone();
+        let url = feed.server.url("/feed/tickets");
+        async move {
+            let resp = http.post(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let body: Value = resp.json().await.unwrap();
+            body["ticket"].as_str().unwrap().to_owned()
+        }
+    };
+    let t = ticket(ada_token.clone()).await;
+    let mut ada_stream = feed
+        .open(&format!("topics=account&ticket={t}"), None, None)
+        .await
+        .unwrap();
+    let (status, body) = feed
+        .open(&format!("topics=account&ticket={t}"), None, None)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_ticket")),
+        "used once"
+    );
+    let mut bob_stream = feed
+        .open("topics=account", None, Some(&bob_token))
+        .await
+        .unwrap();
+    let mut anonymous = feed.open("topics=account", None, None).await.unwrap();
+
+    let private = Envelope::new(
+        "gewebe-auth",
+        ada,
+        2,
+        &AccountUpdated {
+            account_id: ada,
+            fuzz_radius_m: 100,
+            ron: false,
+        },
+    )
+    .unwrap();
+    let seq = feed.publish(&private).await;
+    let e = ada_stream.next().await.unwrap();
+    assert_eq!(
+        (e.event.as_str(), e.id),
+        ("account.updated", Some(seq.to_string()))
+    );
+    assert!(
+        bob_stream
+            .within(Duration::from_millis(300))
+            .await
+            .is_none()
+    );
+    assert!(anonymous.within(Duration::from_millis(100)).await.is_none());
+
+    // An unused ticket expires.
+    let late = ticket(ada_token).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, _) = feed
+        .open(&format!("ticket={late}"), None, None)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status, 401);
+    let (status, _) = feed.open("ticket=forged", None, None).await.err().unwrap();
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn bad_subscriptions_are_400_and_full_instances_503() {
+    let feed = spawn_with(|c| {
+        c.max_connections = 2;
+        c.max_cells = 2;
+    })
+    .await;
+    let cell = h3o::LatLng::new(1.0, 1.0)
+        .unwrap()
+        .to_cell(h3o::Resolution::Four)
+        .to_string();
+    for (query, code) in [
+        ("topics=weather", "invalid_topics"),
+        ("bbox=1,2,3", "invalid_bbox"),
+        ("bbox=3,2,1,4", "invalid_bbox"),
+        ("cells=zz", "invalid_cells"),
+        (&format!("cells={cell},{cell},{cell}")[..], "invalid_cells"),
+        (&format!("bbox=0,0,1,1&cells={cell}")[..], "invalid_area"),
+        ("last_event_id=abc", "invalid_last_event_id"),
+    ] {
+        let (status, body) = feed.open(query, None, None).await.err().unwrap();
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some(code)),
+            "{query}"
+        );
+    }
+    let _a = feed.open("", None, None).await.unwrap();
+    let _b = feed.open("", None, None).await.unwrap();
+    let (status, body) = feed.open("", None, None).await.err().unwrap();
+    assert_eq!((status, body["code"].as_str()), (503, Some("overloaded")));
+    drop(_a);
+    // The slot comes back once the server notices the client left.
+    let mut reopened = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok(s) = feed.open("", None, None).await {
+            reopened = Some(s);
+            break;
+        }
+    }
+    assert!(reopened.is_some(), "a closed stream frees its slot");
+}
