@@ -346,3 +346,125 @@ async fn a_home_on_the_map_is_fuzzed_after_the_privacy_change_travels_through_th
         .unwrap();
     assert_eq!(resp.status(), 304);
 }
+
+/// Reads Server-Sent Events from a response, for as long as `wait` allows each one.
+async fn next_event(
+    body: &mut (impl futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    buffer: &mut String,
+    wait: std::time::Duration,
+) -> Option<(String, String, String)> {
+    use futures::StreamExt;
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            if !event.is_empty() {
+                return Some((id, event, data));
+            }
+            continue;
+        }
+        match tokio::time::timeout(wait, body.next()).await {
+            Ok(Some(Ok(chunk))) => buffer.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => return None,
+        }
+    }
+}
+
+/// The live map through Caddy: a node placed through geo travels geo outbox → relay → JetStream →
+/// feed → Caddy (unbuffered) to the stream whose area holds it, and never to one elsewhere.
+#[tokio::test]
+async fn a_new_node_appears_on_the_open_map_that_shows_its_area_and_on_no_other() {
+    let stack = stack();
+    assert!(
+        stack.services.iter().any(|s| s == "feed"),
+        "feed is not part of the stack"
+    );
+    let url = |p: &str| format!("{}{p}", stack.url);
+    let email = format!("e2e-feed-{}@example.org", uuid::Uuid::now_v7().simple());
+    let password = "correct horse battery";
+    let resp = stack
+        .http
+        .post(url("/auth/register"))
+        .json(&serde_json::json!({"email": email, "password": password, "display_name": "Live"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let token: Value = stack
+        .http
+        .post(url("/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"].as_str().unwrap().to_owned();
+
+    let open = |bbox: &str| {
+        let http = stack.http.clone();
+        let u = url(&format!("/feed/stream?topics=nodes&bbox={bbox}"));
+        async move {
+            let resp = http
+                .get(u)
+                .timeout(std::time::Duration::from_secs(120))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(resp.headers()["content-type"], "text/event-stream");
+            resp.bytes_stream()
+        }
+    };
+    let mut here = Box::pin(open("2.2,48.8,2.5,48.9").await);
+    let mut elsewhere = Box::pin(open("-0.2,51.4,0.1,51.6").await);
+    let (mut here_buf, mut elsewhere_buf) = (String::new(), String::new());
+    // The feed's consumer may still be starting after `up`: place nodes until one arrives.
+    let mut arrived = None;
+    for attempt in 0..20 {
+        let resp = stack
+            .http
+            .post(url("/geo/nodes"))
+            .bearer_auth(&access)
+            .json(&serde_json::json!({"kind": "place", "title": format!("Paris {attempt}"), "location": {"lat": 48.8566, "lon": 2.3522}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        let node: Value = resp.json().await.unwrap();
+        if let Some((id, event, data)) =
+            next_event(&mut here, &mut here_buf, std::time::Duration::from_secs(2)).await
+        {
+            assert_eq!(event, "node.created");
+            assert!(!id.is_empty(), "a resume token");
+            let data: Value = serde_json::from_str(&data).unwrap();
+            assert_eq!(data["data"]["node_id"], node["id"]);
+            arrived = Some(id);
+            break;
+        }
+    }
+    assert!(
+        arrived.is_some(),
+        "the node never reached the stream showing Paris"
+    );
+    assert!(
+        next_event(
+            &mut elsewhere,
+            &mut elsewhere_buf,
+            std::time::Duration::from_secs(1)
+        )
+        .await
+        .is_none(),
+        "the stream showing London got a Paris node"
+    );
+}

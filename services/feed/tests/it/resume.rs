@@ -55,7 +55,10 @@ async fn ten_thousand_events_across_fifty_reconnects_arrive_once_in_order() {
         let take = 1 + (rng_state % 300) as usize;
         for _ in 0..take {
             let Some(e) = stream.within(Duration::from_secs(5)).await else {
-                panic!("stalled after {} events (last id {last:?}, reconnect {reconnects})", received.len());
+                panic!(
+                    "stalled after {} events (last id {last:?}, reconnect {reconnects})",
+                    received.len()
+                );
             };
             // A client that fell too far behind is cut and resumes, like any other disconnect.
             if e.event == "lagged" {
