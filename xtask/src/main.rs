@@ -18,7 +18,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   down            stop everything `up` started
   status          show what runs where
   test            fmt check, clippy -D warnings, the whole test suite, and a smoke test of the stack
-  bench <name>    run a benchmark against real services and write bench/results/<name>.md (relay, auth, geo)
+  bench <name>    run a benchmark against real services and write bench/results/<name>.md (relay, auth, geo, feed)
   seed geo [--nodes N]  fill the geo benchmark's database (default 1,000,000 nodes)
   install         install the system packages the stack needs (apt-get, as root)
 ";

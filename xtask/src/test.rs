@@ -221,6 +221,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result {
         ("relay", "gewebe-relay"),
         ("auth", "gewebe-auth"),
         ("geo", "gewebe-geo"),
+        ("feed", "gewebe-feed"),
     ];
     let Some(name) = args.first() else {
         return Err(format!(

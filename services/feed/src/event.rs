@@ -45,7 +45,10 @@ impl FeedEvent {
     /// an envelope (those are the relay's and the DLQ's business).
     pub fn from_message(seq: u64, payload: &[u8]) -> Option<Self> {
         let e = Envelope::from_slice(payload).ok()?;
-        if e.visibility == Visibility::Internal {
+        // The type becomes an SSE field: it must be a plain token (the outbox only writes those).
+        if e.visibility == Visibility::Internal
+            || !gewebe_events::subjects::valid_event_type(&e.event_type)
+        {
             return None;
         }
         let topic = topic_of(&e.event_type)?;

@@ -1,0 +1,652 @@
+//! `cargo xtask bench feed`: gewebe-feed against its baselines, on one machine, in one run.
+//!
+//! 1. memory: the feed runs as its own process; RSS before and after 10,000 open streams;
+//! 2. fan-out: 1,000 streams, events published to JetStream at a steady rate; events delivered per
+//!    second to all of them, against nats-server's own WebSocket listener delivering the same
+//!    payloads at the same rate to 1,000 WebSocket clients (a second, private nats-server);
+//! 3. write-to-screen: `POST /geo/nodes` at 500/s (gewebe-auth, gewebe-geo, gewebe-relay in this
+//!    process) → SSE receipt, with 1,000 streams open.
+//!
+//! Clients are raw TCP (SSE) and tokio-tungstenite (WebSocket): cheap enough that 10,000 of them
+//! fit beside the server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::panic
+)]
+
+use std::{
+    fmt::Write as _,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures::{SinkExt, StreamExt};
+use gewebe_events::{Envelope, Location, types::NodeCreated};
+use gewebe_platform::{Env, Shutdown};
+use gewebe_testkit::load::percentile;
+use serde_json::json;
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+use uuid::Uuid;
+
+const STREAMS_FOR_MEMORY: usize = 10_000;
+const FANOUT_CLIENTS: usize = 1_000;
+const FANOUT_RATE: u64 = 500;
+const FANOUT_EVENTS: u64 = 1_000;
+const WRITE_RATE: u64 = 500;
+const WRITE_SECS: u64 = 10;
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The child process: gewebe-feed with the configuration from the environment.
+async fn serve_feed() {
+    let env = Env::from_process();
+    let config = gewebe_feed::Config::from_env(&env).unwrap();
+    let server = gewebe_feed::build(config, Shutdown::new()).await.unwrap();
+    println!("{}", server.local_addr().unwrap().port());
+    server.run().await.unwrap();
+}
+
+struct Child(std::process::Child, u16);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_feed(prefix: &str, jwks: &str) -> Child {
+    use std::io::BufRead;
+    let env = gewebe_testkit::TestEnv::from_env();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("serve-feed")
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("NATS_URL", &env.nats_url)
+        .env("NATS_SUBJECT_PREFIX", prefix)
+        .env("REDIS_URL", &env.redis_url)
+        .env("REDIS_KEY_PREFIX", gewebe_testkit::redis_prefix())
+        .env("JWKS_URL", jwks)
+        .env("RUST_LOG", "warn")
+        .env("FEED_MAX_CONNECTIONS", "20000")
+        .env("HTTP_CONCURRENCY_LIMIT", "30000")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    Child(child, line.trim().parse().unwrap())
+}
+
+/// Opens a raw SSE stream and waits for the feed's greeting.
+async fn open_sse(port: u16, query: &str) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(
+        format!("GET /feed/stream?{query} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("gewebe feed") {
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the feed closed a new stream");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    s
+}
+
+/// Counts SSE events on a stream; with `stamps`, also the delay since the `sent_us` in each title.
+async fn count_events(
+    mut s: TcpStream,
+    counter: Arc<AtomicU64>,
+    stamps: Option<Arc<std::sync::Mutex<Vec<f64>>>>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut carry = String::new();
+    loop {
+        let n = match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        carry.push_str(&String::from_utf8_lossy(&buf[..n]));
+        while let Some(i) = carry.find("event: node.created") {
+            counter.fetch_add(1, Ordering::Relaxed);
+            if let Some(stamps) = &stamps {
+                if let Some(t) = carry[i..].find("sent_us=").map(|j| i + j + 8) {
+                    let digits: String = carry[t..]
+                        .chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect();
+                    if let Ok(sent) = digits.parse::<u128>() {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_micros();
+                        stamps
+                            .lock()
+                            .unwrap()
+                            .push((now.saturating_sub(sent)) as f64 / 1000.0);
+                    }
+                }
+            }
+            carry.drain(..i + 19);
+        }
+        // Keep a tail that may hold the start of the next marker.
+        if carry.len() > 4096 {
+            let cut = carry.len() - 64;
+            let cut = (0..=cut)
+                .rev()
+                .find(|c| carry.is_char_boundary(*c))
+                .unwrap_or(0);
+            carry.drain(..cut);
+        }
+    }
+}
+
+fn envelope(i: u64) -> Envelope {
+    let id = Uuid::now_v7();
+    let (lat, lon) = (52.5 + (i % 100) as f64 * 0.001, 13.4);
+    let cell = h3o::LatLng::new(lat, lon)
+        .unwrap()
+        .to_cell(h3o::Resolution::Fifteen)
+        .to_string();
+    Envelope::new(
+        "gewebe-geo",
+        id,
+        1,
+        &NodeCreated {
+            node_id: id,
+            kind: "place".into(),
+            title: format!("Knoten {i}"),
+            location: Location { lat, lon },
+            h3: cell.clone(),
+            owner: None,
+        },
+    )
+    .unwrap()
+    .with_location(Location { lat, lon }, Some(cell))
+}
+
+async fn stream_for(js: &async_nats::jetstream::Context, prefix: &str) {
+    js.get_or_create_stream(async_nats::jetstream::stream::Config {
+        name: gewebe_events::subjects::stream(prefix),
+        subjects: vec![gewebe_events::subjects::all_events(prefix)],
+        max_bytes: 1 << 30,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+}
+
+/// Waits until `counter` reaches `want` (or 60 s pass); returns when it got there.
+async fn until_count(counter: &AtomicU64, want: u64) -> Instant {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counter.load(Ordering::Relaxed) < want && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Instant::now()
+}
+
+/// nats-server with only its WebSocket listener of interest, on free ports.
+struct NatsWs {
+    child: std::process::Child,
+    ws_port: u16,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for NatsWs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn nats_ws() -> NatsWs {
+    let (port, ws_port) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(gewebe_testkit::unique("gwb-natsws-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("nats.conf");
+    std::fs::write(
+        &conf,
+        format!("listen: 127.0.0.1:{port}\nwebsocket {{\n  listen: \"127.0.0.1:{ws_port}\"\n  no_tls: true\n}}\n"),
+    )
+    .unwrap();
+    let child = std::process::Command::new("/usr/sbin/nats-server")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", ws_port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    NatsWs {
+        child,
+        ws_port,
+        port,
+        dir,
+    }
+}
+
+/// A NATS WebSocket client subscribed to `bench.>`, counting MSGs.
+async fn ws_client(port: u16, counter: Arc<AtomicU64>, ready: Arc<AtomicU64>) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    use tokio_tungstenite::tungstenite::Message;
+    ws.send(Message::binary(
+        b"CONNECT {\"verbose\":false,\"pedantic\":false}\r\nSUB bench.> 1\r\nPING\r\n".to_vec(),
+    ))
+    .await
+    .unwrap();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut subscribed = false;
+    while let Some(Ok(frame)) = ws.next().await {
+        buf.extend_from_slice(&frame.into_data());
+        loop {
+            let Some(eol) = buf.windows(2).position(|w| w == b"\r\n") else {
+                break;
+            };
+            let line = String::from_utf8_lossy(&buf[..eol]).into_owned();
+            if let Some(rest) = line.strip_prefix("MSG ") {
+                let len: usize = rest.rsplit(' ').next().unwrap().parse().unwrap();
+                if buf.len() < eol + 2 + len + 2 {
+                    break;
+                }
+                buf.drain(..eol + 2 + len + 2);
+                counter.fetch_add(1, Ordering::Relaxed);
+            } else {
+                buf.drain(..eol + 2);
+                if line == "PONG" && !subscribed {
+                    subscribed = true;
+                    ready.fetch_add(1, Ordering::Relaxed);
+                } else if line == "PING" {
+                    let _ = ws.send(Message::binary(b"PONG\r\n".to_vec())).await;
+                }
+            }
+        }
+    }
+}
+
+/// Publishes `count` payloads at `rate`/s via `publish`.
+async fn steady<F, Fut>(rate: u64, count: u64, mut publish: F)
+where
+    F: FnMut(u64) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for i in 0..count {
+        tick.tick().await;
+        publish(i).await;
+    }
+}
+
+async fn bench() {
+    let env = gewebe_testkit::TestEnv::from_env();
+    let js = async_nats::jetstream::new(async_nats::connect(&env.nats_url).await.unwrap());
+    let mut md = String::new();
+    writeln!(md, "# Feed benchmark\n").unwrap();
+    writeln!(
+        md,
+        "`cargo xtask bench feed` on {} cores; gewebe-feed as its own process, NATS JetStream and Redis on the same machine; clients are raw TCP (SSE) and tokio-tungstenite (WebSocket) in the benchmark process.\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    )
+    .unwrap();
+    writeln!(md, "| measure | value | baseline | ratio | target |").unwrap();
+    writeln!(md, "|---|---|---|---|---|").unwrap();
+
+    // 1. Memory per open stream.
+    let prefix = gewebe_testkit::nats_prefix();
+    stream_for(&js, &prefix).await;
+    let feed = spawn_feed(&prefix, "http://127.0.0.1:9/.well-known/jwks.json");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib(feed.0.id());
+    let mut streams = Vec::with_capacity(STREAMS_FOR_MEMORY);
+    let started = Instant::now();
+    for chunk in 0..(STREAMS_FOR_MEMORY / 500) {
+        let opened = futures::future::join_all((0..500).map(|i| {
+            let q = if (chunk + i) % 2 == 0 {
+                "topics=nodes&bbox=13,52,14,53"
+            } else {
+                "topics=nodes,edges"
+            };
+            open_sse(feed.1, q)
+        }))
+        .await;
+        streams.extend(opened);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(feed.0.id());
+    let per = (after.saturating_sub(before)) as f64 / STREAMS_FOR_MEMORY as f64;
+    println!(
+        "{STREAMS_FOR_MEMORY} streams opened in {:.1} s; feed RSS {before} KiB → {after} KiB: {per:.2} KiB per stream",
+        started.elapsed().as_secs_f64()
+    );
+    writeln!(md, "| RSS per open stream ({STREAMS_FOR_MEMORY} streams; {before} → {after} KiB) | {per:.2} KiB | — | — | ≤ 12 KiB |").unwrap();
+    drop(streams);
+    drop(feed);
+
+    // 2. Fan-out: feed vs nats-server WebSocket, same clients, payloads and rate.
+    let prefix = gewebe_testkit::nats_prefix();
+    stream_for(&js, &prefix).await;
+    let feed = spawn_feed(&prefix, "http://127.0.0.1:9/.well-known/jwks.json");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut readers = Vec::new();
+    for _ in 0..FANOUT_CLIENTS / 100 {
+        let opened =
+            futures::future::join_all((0..100).map(|_| open_sse(feed.1, "topics=nodes"))).await;
+        for s in opened {
+            readers.push(tokio::spawn(count_events(s, counter.clone(), None)));
+        }
+    }
+    let payloads: Vec<Envelope> = (0..FANOUT_EVENTS).map(envelope).collect();
+    let want = FANOUT_EVENTS * FANOUT_CLIENTS as u64;
+    let started = Instant::now();
+    steady(FANOUT_RATE, FANOUT_EVENTS, |i| {
+        let (js, e, prefix) = (js.clone(), &payloads[i as usize], prefix.clone());
+        async move {
+            let mut h = async_nats::HeaderMap::new();
+            h.insert("Nats-Msg-Id", e.id.to_string().as_str());
+            let _ack = js
+                .publish_with_headers(
+                    gewebe_events::subjects::event(&prefix, &e.event_type),
+                    h,
+                    e.to_vec().unwrap().into(),
+                )
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    let done = until_count(&counter, want).await;
+    let feed_rate = counter.load(Ordering::Relaxed) as f64 / (done - started).as_secs_f64();
+    let feed_delivered = counter.load(Ordering::Relaxed);
+    for r in readers {
+        r.abort();
+    }
+    drop(feed);
+
+    let ws = nats_ws().await;
+    let nc = async_nats::connect(format!("nats://127.0.0.1:{}", ws.port))
+        .await
+        .unwrap();
+    let ws_counter = Arc::new(AtomicU64::new(0));
+    let ready = Arc::new(AtomicU64::new(0));
+    let mut ws_clients = Vec::new();
+    for _ in 0..FANOUT_CLIENTS {
+        ws_clients.push(tokio::spawn(ws_client(
+            ws.ws_port,
+            ws_counter.clone(),
+            ready.clone(),
+        )));
+    }
+    until_count(&ready, FANOUT_CLIENTS as u64).await;
+    let started = Instant::now();
+    steady(FANOUT_RATE, FANOUT_EVENTS, |i| {
+        let (nc, e) = (nc.clone(), &payloads[i as usize]);
+        async move {
+            nc.publish(
+                format!("bench.{}", e.event_type),
+                e.to_vec().unwrap().into(),
+            )
+            .await
+            .unwrap();
+        }
+    })
+    .await;
+    let done = until_count(&ws_counter, want).await;
+    let ws_rate = ws_counter.load(Ordering::Relaxed) as f64 / (done - started).as_secs_f64();
+    let ws_delivered = ws_counter.load(Ordering::Relaxed);
+    for c in ws_clients {
+        c.abort();
+    }
+    drop(ws);
+    println!(
+        "fan-out: feed {feed_rate:.0} deliveries/s ({feed_delivered} of {want}); nats-server WebSocket {ws_rate:.0}/s ({ws_delivered} of {want})"
+    );
+    writeln!(
+        md,
+        "| fan-out: {FANOUT_EVENTS} events at {FANOUT_RATE}/s to {FANOUT_CLIENTS} clients (delivered {feed_delivered} of {want} / {ws_delivered} of {want}) | {feed_rate:.0} deliveries/s | nats-server WebSocket: {ws_rate:.0}/s | {:.2}× | ≥ 1.0× |",
+        feed_rate / ws_rate
+    )
+    .unwrap();
+
+    // 3. Write to screen.
+    let (p50, p99, samples) = write_to_screen().await;
+    println!(
+        "write → screen at {WRITE_RATE}/s with {FANOUT_CLIENTS} streams: p50 {p50:.2} ms, p99 {p99:.2} ms ({samples} samples)"
+    );
+    writeln!(md, "| `POST /geo/nodes` → SSE receipt at {WRITE_RATE}/s, {FANOUT_CLIENTS} streams open, p50 | {p50:.2} ms | — | — | ≤ 10 ms |").unwrap();
+    writeln!(
+        md,
+        "| … p99 ({samples} receipts on 10 sampled streams) | {p99:.2} ms | — | — | ≤ 50 ms |"
+    )
+    .unwrap();
+    print!("{md}");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/results/feed.md");
+    std::fs::write(path, md).unwrap();
+    println!("written to {path}");
+}
+
+/// auth, geo and relay in this process, feed as its own; returns (p50, p99, samples) in ms.
+async fn write_to_screen() -> (f64, f64, usize) {
+    let env = gewebe_testkit::TestEnv::from_env();
+    let none = Env::from_pairs(Vec::<(String, String)>::new());
+    let mut migrators = gewebe_auth::migrators().unwrap();
+    migrators.extend(gewebe_geo::migrators().unwrap());
+    let db = gewebe_testkit::database(&migrators.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let prefix = gewebe_testkit::nats_prefix();
+    let http_config = gewebe_platform::http::HttpConfig {
+        concurrency_limit: 4096,
+        ..gewebe_platform::http::HttpConfig::local()
+    };
+    let redis = gewebe_platform::redis::RedisConfig {
+        url: env.redis_url.clone().into(),
+        key_prefix: gewebe_testkit::redis_prefix(),
+    };
+    let telemetry = |service| gewebe_platform::telemetry::TelemetryConfig {
+        service,
+        filter: "warn".into(),
+        loki_url: None,
+        otlp_endpoint: None,
+    };
+    let mut pool = gewebe_platform::db::DbConfig::new(&db.pooled_url, &db.direct_url);
+    pool.max_connections = 16;
+    let auth = gewebe_auth::build(
+        gewebe_auth::Config {
+            http: http_config.clone(),
+            db: pool.clone(),
+            redis,
+            telemetry: telemetry("gewebe-auth"),
+            keys: gewebe_auth::config::KeysConfig::from_env(&Env::from_pairs([(
+                "AUTH_KEK",
+                "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=",
+            )]))
+            .unwrap(),
+            accounts: gewebe_auth::config::AccountsConfig::from_env(&none).unwrap(),
+            throttle: gewebe_auth::config::ThrottleConfig::from_env(&none).unwrap(),
+        },
+        Shutdown::new(),
+    )
+    .await
+    .unwrap()
+    .spawn()
+    .unwrap();
+    let jwks = auth.url("/.well-known/jwks.json");
+    let nats = gewebe_platform::nats::NatsConfig {
+        url: env.nats_url.clone(),
+        subject_prefix: prefix.clone(),
+    };
+    let jwt = gewebe_platform::auth::JwtConfig {
+        jwks_url: jwks.clone(),
+        issuer: "gewebe-auth".into(),
+        audience: "gewebe".into(),
+        refresh_min_interval: Duration::from_secs(5),
+        cache_ttl: Duration::from_secs(300),
+        leeway_secs: 30,
+    };
+    let geo = gewebe_geo::build(
+        gewebe_geo::Config {
+            http: http_config.clone(),
+            db: pool.clone(),
+            nats: nats.clone(),
+            jwt,
+            telemetry: telemetry("gewebe-geo"),
+            geo: gewebe_geo::config::GeoConfig::with_key([5; 32]),
+        },
+        Shutdown::new(),
+    )
+    .await
+    .unwrap()
+    .spawn()
+    .unwrap();
+    let relay = gewebe_relay::build(
+        gewebe_relay::Config {
+            http: http_config,
+            db: pool,
+            nats,
+            telemetry: telemetry("gewebe-relay"),
+            relay: gewebe_relay::config::RelayConfig::from_env(&Env::from_pairs([
+                ("RELAY_SCHEMAS", "geo"),
+                ("NATS_STREAM_MAX_BYTES", "1073741824"),
+            ]))
+            .unwrap(),
+        },
+        Shutdown::new(),
+    )
+    .await
+    .unwrap()
+    .spawn()
+    .unwrap();
+    let js = async_nats::jetstream::new(async_nats::connect(&env.nats_url).await.unwrap());
+    while js
+        .get_stream(gewebe_events::subjects::stream(&prefix))
+        .await
+        .is_err()
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let feed = spawn_feed(&prefix, &jwks);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let http = gewebe_testkit::http();
+    let email = format!("{}@example.org", Uuid::now_v7().simple());
+    http.post(auth.url("/auth/register"))
+        .json(&json!({"email": email, "password": "correct horse battery", "display_name": "B"}))
+        .send()
+        .await
+        .unwrap();
+    let token: serde_json::Value = http
+        .post(auth.url("/auth/login"))
+        .json(&json!({"email": email, "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+
+    let counter = Arc::new(AtomicU64::new(0));
+    let stamps = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut readers = Vec::new();
+    for chunk in 0..FANOUT_CLIENTS / 100 {
+        let opened = futures::future::join_all(
+            (0..100).map(|_| open_sse(feed.1, "topics=nodes&bbox=13,52,14,53")),
+        )
+        .await;
+        for (i, s) in opened.into_iter().enumerate() {
+            let sample = (chunk * 100 + i) % 100 == 0;
+            readers.push(tokio::spawn(count_events(
+                s,
+                counter.clone(),
+                sample.then(|| stamps.clone()),
+            )));
+        }
+    }
+    let url = geo.url("/geo/nodes");
+    let writes = WRITE_RATE * WRITE_SECS;
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(64));
+    steady(WRITE_RATE, writes, |i| {
+        let (http, url, token, permit) = (http.clone(), url.clone(), token.clone(), in_flight.clone());
+        async move {
+            let permit = permit.acquire_owned().await.unwrap();
+            tokio::spawn(async move {
+                let sent = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_micros();
+                let r = http
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&json!({"kind": "place", "title": format!("sent_us={sent} n{i}"), "location": {"lat": 52.5, "lon": 13.4}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201);
+                drop(permit);
+            });
+        }
+    })
+    .await;
+    until_count(&counter, writes * FANOUT_CLIENTS as u64).await;
+    for r in readers {
+        r.abort();
+    }
+    let mut lat = std::mem::take(&mut *stamps.lock().unwrap());
+    lat.sort_by(f64::total_cmp);
+    drop((feed, relay, geo, auth));
+    (percentile(&lat, 0.5), percentile(&lat, 0.99), lat.len())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    match args.first().map(String::as_str) {
+        Some("serve-feed") => runtime.block_on(serve_feed()),
+        Some("--list") => {}
+        _ => runtime.block_on(bench()),
+    }
+}
