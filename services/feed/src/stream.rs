@@ -16,10 +16,7 @@
 use std::{
     collections::HashMap,
     convert::Infallible,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -37,7 +34,7 @@ use axum::{
 use futures::StreamExt;
 use gewebe_platform::{auth::AuthUser, http::extract::Query};
 use serde::Deserialize;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -48,10 +45,6 @@ use crate::{
     filter::Filter,
     tickets::{self, Holder},
 };
-
-/// Events queued for one client's socket. The slack for slow readers is the fan-out buffer
-/// (`FEED_BUFFER`); this queue only decouples the socket from the pump.
-const QUEUE: usize = 16;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -168,47 +161,87 @@ pub async fn stream(
 
     // Subscribe before anything else, so the live path holds everything from now on.
     let live = app.hub.subscribe();
-    let (tx, rx) = mpsc::channel::<Event>(QUEUE);
-    let lagged = Arc::new(AtomicBool::new(false));
-    let connection = Connection {
-        app: app.clone(),
-        filter,
-        tx,
-        lagged: lagged.clone(),
-        deadline: holder.map(|h| h.expires_at),
-    };
     app.metrics.opened();
-    let shutdown = app.shutdown.clone();
-    app.shutdown.spawn(async move {
-        connection.run(resume, live, shutdown).await;
-        drop((permit, account));
-    });
-    let body = futures::stream::unfold((rx, lagged, false), |(mut rx, lagged, done)| async move {
-        if done {
-            return None;
-        }
-        match rx.recv().await {
-            Some(event) => Some((Ok::<_, Infallible>(event), (rx, lagged, false))),
-            // The pump let go: if it was because this client read too slowly, say so last.
-            None if lagged.load(Ordering::Acquire) => Some((
-                Ok(Event::default().event("lagged").data("{}")),
-                (rx, lagged, true),
-            )),
-            None => None,
-        }
+    let expiry = holder.map(|h| expiry_instant(h.expires_at));
+    let pump = Pump {
+        live,
+        filter,
+        cursor: 0,
+        phase: Phase::Hello(resume),
+        expiry,
+        shutdown: app.shutdown.clone(),
+        _held: Held {
+            app: app.clone(),
+            _permit: permit,
+            _account: account,
+        },
+        app: app.clone(),
+    };
+    // The stream is the connection: no task and no queue per client. hyper polls it when the
+    // socket can take more, so a client that stops reading leaves its place in the shared fan-out
+    // buffer behind, and learns `lagged` when it reads again.
+    let body = futures::stream::unfold(pump, |mut pump| async move {
+        let event = pump.next().await?;
+        Some((Ok::<_, Infallible>(event), pump))
     });
     Ok(Sse::new(body)
         .keep_alive(KeepAlive::new().interval(app.config.feed.keepalive))
         .into_response())
 }
 
-struct Connection {
+/// What a stream holds until it ends: its slot, its account's slot, and the open-streams gauge.
+struct Held {
+    app: AppState,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    _account: Option<AccountGuard>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.app.metrics.closed();
+    }
+}
+
+/// When a stream authenticated by a token ends: at the token's expiry, minus up to 30 s of jitter
+/// so the streams opened with tokens from one login burst do not all reconnect in the same second.
+fn expiry_instant(expires_at: i64) -> tokio::time::Instant {
+    let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16 % 30);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let secs = u64::try_from(expires_at - now)
+        .unwrap_or(0)
+        .saturating_sub(jitter);
+    tokio::time::Instant::now() + Duration::from_secs(secs)
+}
+
+type Messages = std::pin::Pin<
+    Box<
+        dyn futures::Stream<
+                Item = Result<
+                    async_nats::jetstream::Message,
+                    async_nats::jetstream::consumer::pull::OrderedError,
+                >,
+            > + Send,
+    >,
+>;
+
+enum Phase {
+    /// The greeting (`retry:`), then replay from this token if there is one.
+    Hello(Option<u64>),
+    Replay(Messages),
+    Live,
+    Done,
+}
+
+struct Pump {
     app: AppState,
     filter: Filter,
-    tx: mpsc::Sender<Event>,
-    lagged: Arc<AtomicBool>,
-    /// Unix seconds at which the authenticating token expires.
-    deadline: Option<i64>,
+    live: broadcast::Receiver<Arc<FeedEvent>>,
+    /// The highest sequence handled (sent or filtered out): what the live path must not repeat.
+    cursor: u64,
+    phase: Phase,
+    expiry: Option<tokio::time::Instant>,
+    shutdown: gewebe_platform::Shutdown,
+    _held: Held,
 }
 
 fn sse(e: &FeedEvent) -> Event {
@@ -218,161 +251,153 @@ fn sse(e: &FeedEvent) -> Event {
         .data(&e.data)
 }
 
-enum Next {
-    Continue,
-    Stop,
+fn control(name: &'static str, reason: &'static str) -> Event {
+    Event::default()
+        .event(name)
+        .data(format!("{{\"reason\":\"{reason}\"}}"))
 }
 
-impl Connection {
-    async fn run(
-        self,
-        resume: Option<u64>,
-        mut live: broadcast::Receiver<Arc<FeedEvent>>,
-        shutdown: gewebe_platform::Shutdown,
-    ) {
-        let hello = Event::default()
-            .retry(self.app.config.feed.retry)
-            .comment("gewebe feed");
-        if self.tx.send(hello).await.is_err() {
-            return;
-        }
-        let mut cursor = match resume {
-            Some(after) => match self.replay(after).await {
-                Ok(Some(upto)) => upto,
-                Ok(None) => {
-                    self.app.metrics.reset();
-                    let reset = Event::default()
-                        .event("reset")
-                        .data(r#"{"reason":"the resume token is older than the stream keeps; reload your state"}"#);
-                    if self.tx.send(reset).await.is_err() {
-                        return;
-                    }
-                    0
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "replay failed; closing so the client retries");
-                    return;
-                }
-            },
-            None => 0,
-        };
-        let expiry = self.deadline.map(|exp| {
-            // Jitter, so the streams opened with tokens from one login burst do not all reconnect
-            // in the same second.
-            let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16 % 30);
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let secs = u64::try_from(exp - now).unwrap_or(0).saturating_sub(jitter);
-            tokio::time::Instant::now() + Duration::from_secs(secs)
-        });
+/// How a replay starts.
+enum Start {
+    Replay(Messages),
+    /// Nothing after the token matches: go live from this sequence.
+    Caught(u64),
+    /// The stream cannot continue from the token.
+    Reset,
+}
+
+impl Pump {
+    async fn next(&mut self) -> Option<Event> {
         loop {
-            let next = tokio::select! {
-                received = live.recv() => self.live(received, &mut cursor, &shutdown).await,
-                () = until(expiry) => {
-                    let _ = self.tx.try_send(Event::default().event("reauth").data(r#"{"reason":"the access token expired; reconnect with a fresh ticket"}"#));
-                    Next::Stop
-                }
-                () = shutdown.cancelled() => {
-                    let _ = self.tx.try_send(Event::default().retry(Duration::from_millis(200)).event("shutdown").data("{}"));
-                    Next::Stop
-                }
-                () = self.tx.closed() => Next::Stop,
-            };
-            if matches!(next, Next::Stop) {
-                break;
-            }
-        }
-        self.app.metrics.closed();
-    }
-
-    /// Forwards one live event. Waiting for a slow socket is fine: the fan-out buffer behind this
-    /// receiver holds what arrives meanwhile, and when it overflows the next receive says so.
-    async fn live(
-        &self,
-        received: Result<Arc<FeedEvent>, broadcast::error::RecvError>,
-        cursor: &mut u64,
-        shutdown: &gewebe_platform::Shutdown,
-    ) -> Next {
-        match received {
-            Ok(e) if e.seq <= *cursor => Next::Continue,
-            Ok(e) => {
-                *cursor = e.seq;
-                if !self.filter.matches(&e) {
-                    return Next::Continue;
-                }
-                tokio::select! {
-                    sent = self.tx.send(sse(&e)) => match sent {
-                        Ok(()) => {
-                            self.app.metrics.delivered(e.occurred_at);
-                            Next::Continue
+            match &mut self.phase {
+                Phase::Done => return None,
+                Phase::Hello(resume) => {
+                    let resume = *resume;
+                    self.phase = Phase::Live;
+                    if let Some(after) = resume {
+                        // Boxed: the replay's setup is large and runs once; the live loop stays small.
+                        match Box::pin(start_replay(&self.app, &self.filter, after)).await {
+                            Ok(Start::Replay(messages)) => {
+                                self.app.metrics.replayed();
+                                self.cursor = after;
+                                self.phase = Phase::Replay(messages);
+                            }
+                            Ok(Start::Caught(upto)) => self.cursor = upto,
+                            Ok(Start::Reset) => {
+                                self.app.metrics.reset();
+                                return Some(
+                                    Event::default()
+                                        .retry(self.app.config.feed.retry)
+                                        .event("reset")
+                                        .data(r#"{"reason":"the resume token is older than the stream keeps; reload your state"}"#),
+                                );
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "replay failed; closing so the client retries");
+                                self.phase = Phase::Done;
+                                return None;
+                            }
                         }
-                        Err(_) => Next::Stop,
-                    },
-                    () = shutdown.cancelled() => Next::Stop,
+                    }
+                    return Some(
+                        Event::default()
+                            .retry(self.app.config.feed.retry)
+                            .comment("gewebe feed"),
+                    );
+                }
+                Phase::Replay(messages) => match messages.next().await {
+                    Some(Ok(message)) => {
+                        let Ok(info) = message.info() else {
+                            continue;
+                        };
+                        let (seq, pending) = (info.stream_sequence, info.pending);
+                        self.cursor = seq;
+                        if pending == 0 {
+                            self.phase = Phase::Live;
+                        }
+                        if let Some(e) = FeedEvent::from_message(seq, &message.payload)
+                            && self.filter.matches(&e)
+                        {
+                            return Some(sse(&e));
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "replay interrupted; closing so the client retries");
+                        self.phase = Phase::Done;
+                        return None;
+                    }
+                    None => self.phase = Phase::Live,
+                },
+                Phase::Live => {
+                    let received = tokio::select! {
+                        received = self.live.recv() => received,
+                        () = until(self.expiry) => {
+                            self.phase = Phase::Done;
+                            return Some(control("reauth", "the access token expired; reconnect with a fresh ticket"));
+                        }
+                        () = self.shutdown.cancelled() => {
+                            self.phase = Phase::Done;
+                            return Some(Event::default().retry(Duration::from_millis(200)).event("shutdown").data("{}"));
+                        }
+                    };
+                    match received {
+                        Ok(e) if e.seq <= self.cursor => {}
+                        Ok(e) => {
+                            self.cursor = e.seq;
+                            if self.filter.matches(&e) {
+                                self.app.metrics.delivered(e.occurred_at);
+                                return Some(sse(&e));
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            self.app.metrics.lagged();
+                            self.phase = Phase::Done;
+                            return Some(control(
+                                "lagged",
+                                "this client read too slowly; reconnect to resume",
+                            ));
+                        }
+                        Err(broadcast::error::RecvError::Closed) => {
+                            self.phase = Phase::Done;
+                            return None;
+                        }
+                    }
                 }
             }
-            Err(broadcast::error::RecvError::Lagged(_)) => self.lag(),
-            Err(broadcast::error::RecvError::Closed) => Next::Stop,
         }
     }
+}
 
-    fn lag(&self) -> Next {
-        self.lagged.store(true, Ordering::Release);
-        self.app.metrics.lagged();
-        Next::Stop
+/// Sets up a replay of what the stream holds after `after` for `filter`.
+async fn start_replay(
+    app: &AppState,
+    filter: &Filter,
+    after: u64,
+) -> Result<Start, Box<dyn std::error::Error + Send + Sync>> {
+    let js = &app.nats.jetstream;
+    let mut stream = js
+        .get_stream(gewebe_events::subjects::stream(&app.nats.subject_prefix))
+        .await?;
+    let state = stream.info().await?.state.clone();
+    if after > state.last_sequence || (state.messages > 0 && after + 1 < state.first_sequence) {
+        return Ok(Start::Reset);
     }
-
-    /// Sends what the stream holds after `after` and matches; `Ok(None)` when the token is not one
-    /// the stream can continue from (aged out, purged, or from another stream).
-    async fn replay(
-        &self,
-        after: u64,
-    ) -> Result<Option<u64>, Box<dyn std::error::Error + Send + Sync>> {
-        let js = &self.app.nats.jetstream;
-        let mut stream = js
-            .get_stream(gewebe_events::subjects::stream(
-                &self.app.nats.subject_prefix,
-            ))
-            .await?;
-        let state = stream.info().await?.state.clone();
-        if after > state.last_sequence || (state.messages > 0 && after + 1 < state.first_sequence) {
-            return Ok(None);
-        }
-        if after >= state.last_sequence {
-            return Ok(Some(after));
-        }
-        self.app.metrics.replayed();
-        let consumer = stream
-            .create_consumer(OrderedConfig {
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: after + 1,
-                },
-                filter_subjects: self.filter.subjects(&self.app.nats.subject_prefix),
-                ..Default::default()
-            })
-            .await?;
-        let mut cursor = after;
-        if consumer.cached_info().num_pending == 0 {
-            return Ok(Some(state.last_sequence));
-        }
-        let mut messages = consumer.messages().await?;
-        while let Some(message) = messages.next().await {
-            let message = message?;
-            let info = message.info()?;
-            let (seq, pending) = (info.stream_sequence, info.pending);
-            if let Some(e) = FeedEvent::from_message(seq, &message.payload)
-                && self.filter.matches(&e)
-            {
-                // Waiting is right here: replay runs at the client's pace, and what arrives live
-                // meanwhile waits in the fan-out buffer.
-                self.tx.send(sse(&e)).await?;
-            }
-            cursor = seq;
-            if pending == 0 {
-                break;
-            }
-        }
-        Ok(Some(cursor))
+    if after >= state.last_sequence {
+        return Ok(Start::Caught(after));
     }
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: after + 1,
+            },
+            filter_subjects: filter.subjects(&app.nats.subject_prefix),
+            ..Default::default()
+        })
+        .await?;
+    if consumer.cached_info().num_pending == 0 {
+        return Ok(Start::Caught(state.last_sequence));
+    }
+    Ok(Start::Replay(Box::pin(consumer.messages().await?)))
 }
 
 async fn until(at: Option<tokio::time::Instant>) {
