@@ -612,9 +612,16 @@ async fn write_to_screen() -> (f64, f64, usize) {
     let url = geo.url("/geo/nodes");
     let writes = write_rate() * WRITE_SECS;
     let in_flight = Arc::new(tokio::sync::Semaphore::new(64));
+    let post_ms = Arc::new(std::sync::Mutex::new(Vec::new()));
     let write_started = Instant::now();
     steady(write_rate(), writes, |i| {
-        let (http, url, token, permit) = (http.clone(), url.clone(), token.clone(), in_flight.clone());
+        let (http, url, token, permit, post_ms) = (
+            http.clone(),
+            url.clone(),
+            token.clone(),
+            in_flight.clone(),
+            post_ms.clone(),
+        );
         async move {
             let permit = permit.acquire_owned().await.unwrap();
             tokio::spawn(async move {
@@ -622,6 +629,7 @@ async fn write_to_screen() -> (f64, f64, usize) {
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap()
                     .as_micros();
+                let posted = Instant::now();
                 let r = http
                     .post(url)
                     .bearer_auth(token)
@@ -630,6 +638,7 @@ async fn write_to_screen() -> (f64, f64, usize) {
                     .await
                     .unwrap();
                 assert_eq!(r.status(), 201);
+                post_ms.lock().unwrap().push(posted.elapsed().as_secs_f64() * 1000.0);
                 drop(permit);
             });
         }
@@ -643,6 +652,13 @@ async fn write_to_screen() -> (f64, f64, usize) {
     eprintln!(
         "all delivered after {:.1} s",
         write_started.elapsed().as_secs_f64()
+    );
+    let mut posts = std::mem::take(&mut *post_ms.lock().unwrap());
+    posts.sort_by(f64::total_cmp);
+    eprintln!(
+        "POST /geo/nodes p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&posts, 0.5),
+        percentile(&posts, 0.99)
     );
     for r in readers {
         r.abort();

@@ -317,6 +317,13 @@ impl Server {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening");
         let token = shutdown.token();
+        // No Nagle: small responses and SSE events must leave at once, not wait for the peer's
+        // delayed ACK (up to 40 ms on Linux).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "setting TCP_NODELAY failed");
+            }
+        });
         let serve = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
