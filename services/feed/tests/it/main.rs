@@ -25,6 +25,8 @@ const KEK: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
 
 pub struct Feed {
     pub server: RunningServer,
+    /// This instance's configuration, for starting a second one on the same stream.
+    pub config: Config,
     pub auth: RunningServer,
     pub prefix: String,
     pub js: async_nats::jetstream::Context,
@@ -36,6 +38,14 @@ pub async fn spawn() -> Feed {
 }
 
 pub async fn spawn_with(adjust: impl FnOnce(&mut FeedConfig)) -> Feed {
+    spawn_with_token_ttl(adjust, Duration::from_secs(900)).await
+}
+
+/// Like [`spawn_with`], with access tokens that live `token_ttl`.
+pub async fn spawn_with_token_ttl(
+    adjust: impl FnOnce(&mut FeedConfig),
+    token_ttl: Duration,
+) -> Feed {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
         .with_env_filter("warn")
@@ -60,7 +70,10 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut FeedConfig)) -> Feed {
             telemetry: telemetry("gewebe-auth"),
             keys: gewebe_auth::config::KeysConfig::from_env(&Env::from_pairs([("AUTH_KEK", KEK)]))
                 .unwrap(),
-            accounts: gewebe_auth::config::AccountsConfig::from_env(&none).unwrap(),
+            accounts: gewebe_auth::config::AccountsConfig {
+                access_ttl: token_ttl,
+                ..gewebe_auth::config::AccountsConfig::from_env(&none).unwrap()
+            },
             throttle,
         },
         Shutdown::new(),
@@ -102,7 +115,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut FeedConfig)) -> Feed {
         telemetry: telemetry("gewebe-feed"),
         feed,
     };
-    let server = gewebe_feed::build(config, Shutdown::new())
+    let server = gewebe_feed::build(config.clone(), Shutdown::new())
         .await
         .unwrap()
         .spawn()
@@ -111,6 +124,7 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut FeedConfig)) -> Feed {
     tokio::time::sleep(Duration::from_millis(300)).await;
     Feed {
         server,
+        config,
         auth,
         prefix,
         js,
@@ -185,6 +199,15 @@ impl Stream {
 }
 
 impl Feed {
+    /// A second feed instance on the same stream (its own hub, its own port).
+    pub async fn another_instance(&self) -> RunningServer {
+        gewebe_feed::build(self.config.clone(), Shutdown::new())
+            .await
+            .unwrap()
+            .spawn()
+            .unwrap()
+    }
+
     /// Opens `/feed/stream?<query>` (with `last_event_id` and a Bearer token if given).
     pub async fn open(
         &self,
@@ -192,9 +215,21 @@ impl Feed {
         last_event_id: Option<&str>,
         token: Option<&str>,
     ) -> Result<Stream, (u16, Value)> {
+        self.open_on(&self.server, query, last_event_id, token)
+            .await
+    }
+
+    /// Like [`Feed::open`], on a given instance.
+    pub async fn open_on(
+        &self,
+        server: &RunningServer,
+        query: &str,
+        last_event_id: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Stream, (u16, Value)> {
         let mut req = self
             .http
-            .get(self.server.url(&format!("/feed/stream?{query}")))
+            .get(server.url(&format!("/feed/stream?{query}")))
             .timeout(Duration::from_secs(3600));
         if let Some(id) = last_event_id {
             req = req.header("last-event-id", id);

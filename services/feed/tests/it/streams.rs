@@ -5,7 +5,7 @@ use std::time::Duration;
 use gewebe_events::{Envelope, types::AccountUpdated};
 use serde_json::Value;
 
-use crate::{node_at, spawn, spawn_with};
+use crate::{node_at, spawn, spawn_with, spawn_with_token_ttl};
 
 #[tokio::test]
 async fn events_reach_the_streams_whose_area_holds_them_and_no_other() {
@@ -170,4 +170,56 @@ async fn bad_subscriptions_are_400_and_full_instances_503() {
         }
     }
     assert!(reopened.is_some(), "a closed stream frees its slot");
+}
+
+#[tokio::test]
+async fn two_instances_deliver_the_same_sequence() {
+    let feed = spawn().await;
+    let second = feed.another_instance().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut a = feed.open("topics=nodes", None, None).await.unwrap();
+    let mut b = feed
+        .open_on(&second, "topics=nodes", None, None)
+        .await
+        .unwrap();
+    let mut sent = Vec::new();
+    for i in 0..50 {
+        sent.push(Some(
+            feed.publish(&node_at(10.0, 10.0 + f64::from(i) * 0.001, "x"))
+                .await
+                .to_string(),
+        ));
+    }
+    let mut got_a = Vec::new();
+    let mut got_b = Vec::new();
+    for _ in 0..50 {
+        got_a.push(a.next().await.unwrap().id);
+        got_b.push(b.next().await.unwrap().id);
+    }
+    assert_eq!(got_a, sent);
+    assert_eq!(got_b, sent);
+}
+
+#[tokio::test]
+async fn a_stream_ends_at_its_tokens_expiry_with_reauth_and_at_shutdown_with_a_retry_hint() {
+    // Tokens that expire in 2 s: with the jitter the stream ends at once or within 2 s.
+    let feed = spawn_with_token_ttl(|_| {}, Duration::from_secs(2)).await;
+    let (_, token) = feed.user().await;
+    let mut stream = feed.open("topics=nodes", None, Some(&token)).await.unwrap();
+    let e = stream.within(Duration::from_secs(5)).await.expect("reauth");
+    assert_eq!(e.event, "reauth");
+    assert!(
+        stream.within(Duration::from_secs(1)).await.is_none(),
+        "then closed"
+    );
+
+    let mut anonymous = feed.open("topics=nodes", None, None).await.unwrap();
+    let crate::Feed { server, .. } = feed;
+    let stopping = tokio::spawn(server.stop());
+    let e = anonymous
+        .within(Duration::from_secs(5))
+        .await
+        .expect("shutdown");
+    assert_eq!(e.event, "shutdown");
+    stopping.await.unwrap().unwrap();
 }
