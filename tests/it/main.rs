@@ -36,6 +36,33 @@ fn stack() -> Stack {
     }
 }
 
+impl Stack {
+    /// Registers and logs in a new account through Caddy; returns its access token.
+    async fn new_account(&self, tag: &str) -> String {
+        let email = format!("e2e-{tag}-{}@example.org", uuid::Uuid::now_v7().simple());
+        let password = "correct horse battery";
+        let resp = self
+            .http
+            .post(format!("{}/auth/register", self.url))
+            .json(&serde_json::json!({"email": email, "password": password, "display_name": tag}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+        let token: Value = self
+            .http
+            .post(format!("{}/auth/login", self.url))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
 #[tokio::test]
 async fn every_service_serves_its_openapi_through_caddy_over_http2_advertising_http3() {
     let stack = stack();
@@ -244,27 +271,7 @@ async fn a_home_on_the_map_is_fuzzed_after_the_privacy_change_travels_through_th
         "geo is not part of the stack"
     );
     let url = |p: &str| format!("{}{p}", stack.url);
-    let email = format!("e2e-geo-{}@example.org", uuid::Uuid::now_v7().simple());
-    let password = "correct horse battery";
-    let resp = stack
-        .http
-        .post(url("/auth/register"))
-        .json(&serde_json::json!({"email": email, "password": password, "display_name": "Karte"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let token: Value = stack
-        .http
-        .post(url("/auth/login"))
-        .json(&serde_json::json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let access = token["access_token"].as_str().unwrap().to_owned();
+    let access = stack.new_account("geo").await;
 
     let exact = serde_json::json!({"lat": 48.208_765_4, "lon": 16.372_345_6});
     let resp = stack
@@ -389,27 +396,7 @@ async fn a_new_node_appears_on_the_open_map_that_shows_its_area_and_on_no_other(
         "feed is not part of the stack"
     );
     let url = |p: &str| format!("{}{p}", stack.url);
-    let email = format!("e2e-feed-{}@example.org", uuid::Uuid::now_v7().simple());
-    let password = "correct horse battery";
-    let resp = stack
-        .http
-        .post(url("/auth/register"))
-        .json(&serde_json::json!({"email": email, "password": password, "display_name": "Live"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let token: Value = stack
-        .http
-        .post(url("/auth/login"))
-        .json(&serde_json::json!({"email": email, "password": password}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let access = token["access_token"].as_str().unwrap().to_owned();
+    let access = stack.new_account("feed").await;
 
     let open = |bbox: &str| {
         let http = stack.http.clone();
