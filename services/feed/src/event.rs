@@ -21,6 +21,8 @@ pub struct FeedEvent {
     pub occurred_at: OffsetDateTime,
     /// The public projection as JSON, the SSE `data:`.
     pub data: String,
+    /// `account.forgotten` (internal, never sent): the account whose streams end now.
+    pub forgotten: Option<Uuid>,
 }
 
 /// The topic a client subscribes to for an event type (`node.created` → `nodes`).
@@ -45,6 +47,20 @@ impl FeedEvent {
     /// an envelope (those are the relay's and the DLQ's business).
     pub fn from_message(seq: u64, payload: &[u8]) -> Option<Self> {
         let e = Envelope::from_slice(payload).ok()?;
+        if e.event_type == "account.forgotten" {
+            // Not for any client; it ends the forgotten account's own streams (runbooks/forget.md).
+            return Some(Self {
+                seq,
+                event_type: e.event_type,
+                topic: "account",
+                visibility: Visibility::Internal,
+                account: None,
+                points: Vec::new(),
+                occurred_at: e.occurred_at,
+                data: String::new(),
+                forgotten: Some(e.aggregate.id),
+            });
+        }
         // The type becomes an SSE field: it must be a plain token (the outbox only writes those).
         if e.visibility == Visibility::Internal
             || !gewebe_events::subjects::valid_event_type(&e.event_type)
@@ -94,6 +110,7 @@ impl FeedEvent {
             occurred_at: e.occurred_at,
             data: projection.to_string(),
             event_type: e.event_type,
+            forgotten: None,
         })
     }
 }

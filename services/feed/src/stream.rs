@@ -344,6 +344,10 @@ impl Pump {
                         Ok(e) if e.seq <= self.cursor => {}
                         Ok(e) => {
                             self.cursor = e.seq;
+                            if e.forgotten.is_some() && e.forgotten == self.filter.account {
+                                self.phase = Phase::Done;
+                                return Some(control("reauth", "this account was deleted"));
+                            }
                             if self.filter.matches(&e) {
                                 self.app.metrics.delivered(e.occurred_at);
                                 return Some(sse(&e));

@@ -223,3 +223,37 @@ async fn a_stream_ends_at_its_tokens_expiry_with_reauth_and_at_shutdown_with_a_r
     assert_eq!(e.event, "shutdown");
     stopping.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_forgotten_accounts_streams_end_and_others_go_on() {
+    let feed = spawn().await;
+    let (ada, ada_token) = feed.user().await;
+    let (_, bob_token) = feed.user().await;
+    let mut ada_stream = feed
+        .open("topics=nodes", None, Some(&ada_token))
+        .await
+        .unwrap();
+    let mut bob_stream = feed
+        .open("topics=nodes", None, Some(&bob_token))
+        .await
+        .unwrap();
+    let forgotten = Envelope::new(
+        "gewebe-auth",
+        ada,
+        3,
+        &gewebe_events::types::AccountForgotten { account_id: ada },
+    )
+    .unwrap();
+    feed.publish(&forgotten).await;
+    let e = ada_stream
+        .within(Duration::from_secs(5))
+        .await
+        .expect("an event");
+    assert_eq!(e.event, "reauth");
+    assert!(
+        ada_stream.within(Duration::from_secs(1)).await.is_none(),
+        "closed"
+    );
+    let seq = feed.publish(&node_at(1.0, 1.0, "still here")).await;
+    assert_eq!(bob_stream.next().await.unwrap().id, Some(seq.to_string()));
+}
