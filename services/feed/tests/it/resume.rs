@@ -110,17 +110,27 @@ async fn a_reader_that_stops_reading_is_cut_with_lagged_and_others_carry_on() {
     let feed = spawn_with(|c| c.buffer = 64).await;
     let stalled = feed.open("topics=nodes", None, None).await.unwrap();
     let mut reader = feed.open("topics=nodes", None, None).await.unwrap();
-    let big = "x".repeat(2000);
+    let big = "x".repeat(4000);
     let mut last = 0;
-    for i in 0..3000 {
+    let mut rss_after_warm_up = 0;
+    // 3,000 events to reach a steady state, then 10,000 more (40 MB) with the stalled stream open.
+    for i in 0..13_000 {
+        if i == 3000 {
+            rss_after_warm_up = rss_kib();
+        }
         last = feed.publish(&node_at(1.0, 1.0, &format!("{big}{i}"))).await;
-        if i % 100 == 0 {
-            // The reader keeps up.
+        if i % 10 == 0 {
+            // The reader keeps up (well inside the 64-event buffer).
             while let Some(e) = reader.within(Duration::from_millis(1)).await {
                 assert_eq!(e.event, "node.created");
             }
         }
     }
+    let growth = rss_kib().saturating_sub(rss_after_warm_up);
+    assert!(
+        growth < 16 * 1024,
+        "the process grew by {growth} KiB while 40 MB flowed past a stalled stream"
+    );
     let mut seen_last = false;
     while let Some(e) = reader.within(Duration::from_secs(2)).await {
         if e.id == Some(last.to_string()) {
@@ -145,4 +155,16 @@ async fn a_reader_that_stops_reading_is_cut_with_lagged_and_others_carry_on() {
         stalled.within(Duration::from_secs(2)).await.is_none(),
         "closed after lagged"
     );
+}
+
+/// This test process's resident memory (server and clients), in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
