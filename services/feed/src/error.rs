@@ -13,6 +13,8 @@ pub enum Error {
     TooManyStreams { per_account: bool },
     #[error("ticket store unavailable")]
     TicketStore(#[from] fred::error::Error),
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -43,6 +45,10 @@ impl From<Error> for Problem {
                 "this instance has as many streams open as it serves; retry shortly (another instance may take it)",
                 1,
             ),
+            Error::Internal(e) => {
+                tracing::error!(error = %e, "request failed");
+                Problem::internal()
+            }
             Error::TicketStore(e) => {
                 tracing::warn!(error = %e, "ticket store failed");
                 Problem::unavailable(

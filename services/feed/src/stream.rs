@@ -383,7 +383,9 @@ async fn start_replay(
         .get_stream(gewebe_events::subjects::stream(&app.nats.subject_prefix))
         .await?;
     let state = stream.info().await?.state.clone();
-    if after > state.last_sequence || (state.messages > 0 && after + 1 < state.first_sequence) {
+    // After a purge the stream is empty with `first_sequence = last_sequence + 1`, so every older
+    // token lands here too.
+    if after > state.last_sequence || after + 1 < state.first_sequence {
         return Ok(Start::Reset);
     }
     if after >= state.last_sequence {

@@ -44,7 +44,7 @@ fn key(app: &AppState, ticket: &str) -> String {
     ))]
 pub async fn issue(State(app): State<AppState>, user: AuthUser) -> Result<Json<Ticket>, Error> {
     let mut raw = [0u8; 32];
-    getrandom::fill(&mut raw).map_err(|e| Error::bad_request("entropy", e.to_string()))?;
+    getrandom::fill(&mut raw).map_err(|e| Error::Internal(format!("no entropy: {e}")))?;
     let ticket = B64.encode(raw);
     let expires_at = user.expires_at;
     let ttl = app.config.feed.ticket_ttl.as_secs();

@@ -100,6 +100,9 @@ async fn tokens_the_stream_cannot_continue_from_get_reset() {
         .await
         .unwrap();
     s.purge().await.unwrap();
+    // Empty after the purge: older tokens cannot continue.
+    let mut stale = feed.open("", Some(&seq.to_string()), None).await.unwrap();
+    assert_eq!(stale.next().await.unwrap().event, "reset");
     feed.publish(&node_at(1.0, 1.0, "c")).await;
     let mut stale = feed.open("", Some(&seq.to_string()), None).await.unwrap();
     assert_eq!(stale.next().await.unwrap().event, "reset");
