@@ -72,6 +72,8 @@ CREATE INDEX edges_line_gix ON geo.edges USING gist (line_3857);
 CREATE TABLE geo.tile_changes (
     seq        bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     area       geometry(Geometry, 3857) NOT NULL,
+    -- Set for changes only tiles below this zoom show (node clusters): tiles from it on ignore them.
+    below_zoom smallint,
     changed_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX tile_changes_area_gix ON geo.tile_changes USING gist (area);

@@ -25,25 +25,31 @@ $$;
 
 -- Adds (delta 1) or removes (delta -1) a node at p with cell h. A cluster drawn in a low-zoom tile
 -- sits at its mean position, which may lie in another tile than the node, so the clusters' old and
--- new positions go into the tile change log too (one point each: a multipoint's bounding box would
--- touch every tile between them).
+-- new positions go into the tile change log too: as one row whose area spans them all, counted only
+-- by tiles below zoom 13 (the only ones that draw clusters), which keeps a write to one index entry.
 CREATE FUNCTION geo.node_cells_add(h bigint, p geometry, delta integer) RETURNS void
 LANGUAGE sql AS $$
-    INSERT INTO geo.tile_changes (area)
-    SELECT position FROM geo.node_cells
-    WHERE position IS NOT NULL AND (res, cell) IN (SELECT r, geo.h3_parent(h, r) FROM generate_series(5, 9) AS r);
-    INSERT INTO geo.node_cells AS c (res, cell, nodes, sum_x, sum_y)
-    SELECT r, geo.h3_parent(h, r), delta, delta * ST_X(p), delta * ST_Y(p)
-    FROM generate_series(5, 9) AS r
-    -- In resolution order, so writers lock cells in the same order.
-    ORDER BY r
-    ON CONFLICT (res, cell) DO UPDATE
-        SET nodes = c.nodes + EXCLUDED.nodes, sum_x = c.sum_x + EXCLUDED.sum_x, sum_y = c.sum_y + EXCLUDED.sum_y;
+    WITH cells AS (
+        SELECT r, geo.h3_parent(h, r) AS cell FROM generate_series(5, 9) AS r
+    ),
+    before AS (
+        SELECT nc.position FROM geo.node_cells nc JOIN cells ON nc.res = cells.r AND nc.cell = cells.cell
+        WHERE nc.position IS NOT NULL
+    ),
+    changed AS (
+        -- In resolution order, so writers lock cells in the same order.
+        INSERT INTO geo.node_cells AS c (res, cell, nodes, sum_x, sum_y)
+        SELECT r, cell, delta, delta * ST_X(p), delta * ST_Y(p) FROM cells ORDER BY r
+        ON CONFLICT (res, cell) DO UPDATE
+            SET nodes = c.nodes + EXCLUDED.nodes, sum_x = c.sum_x + EXCLUDED.sum_x, sum_y = c.sum_y + EXCLUDED.sum_y
+        RETURNING position
+    )
+    INSERT INTO geo.tile_changes (area, below_zoom)
+    SELECT ST_Collect(position), 13
+    FROM (SELECT position FROM before UNION ALL SELECT position FROM changed WHERE position IS NOT NULL) AS moved
+    HAVING count(*) > 0;
     DELETE FROM geo.node_cells
     WHERE nodes <= 0 AND (res, cell) IN (SELECT r, geo.h3_parent(h, r) FROM generate_series(5, 9) AS r);
-    INSERT INTO geo.tile_changes (area)
-    SELECT position FROM geo.node_cells
-    WHERE position IS NOT NULL AND (res, cell) IN (SELECT r, geo.h3_parent(h, r) FROM generate_series(5, 9) AS r);
 $$;
 
 CREATE FUNCTION geo.nodes_count_cells() RETURNS trigger
@@ -84,7 +90,8 @@ DECLARE
 BEGIN
     RETURN QUERY
     SELECT (SELECT f.epoch FROM geo.tile_floor f),
-           (SELECT count(*) FROM geo.tile_changes c WHERE c.area && buffered);
+           (SELECT count(*) FROM geo.tile_changes c
+            WHERE c.area && buffered AND (c.below_zoom IS NULL OR z < c.below_zoom));
 END
 $$;
 
@@ -134,7 +141,8 @@ BEGIN
     ) l WHERE l.geom IS NOT NULL;
     RETURN QUERY
     SELECT (SELECT f.epoch FROM geo.tile_floor f),
-           (SELECT count(*) FROM geo.tile_changes c WHERE c.area && buffered),
+           (SELECT count(*) FROM geo.tile_changes c
+            WHERE c.area && buffered AND (c.below_zoom IS NULL OR z < c.below_zoom)),
            coalesce(nodes_layer, ''::bytea) || coalesce(edges_layer, ''::bytea);
 END
 $$;
