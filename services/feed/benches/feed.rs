@@ -66,6 +66,24 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// A child process serving the least an SSE stream can be with axum (one greeting, then nothing),
+/// to tell the framework's share of the memory per stream from gewebe-feed's.
+async fn serve_minimal_sse() {
+    use axum::response::sse::{Event, Sse};
+    let router = axum::Router::new().route(
+        "/feed/stream",
+        axum::routing::get(|| async {
+            let greeting = futures::stream::once(async {
+                Ok::<_, std::convert::Infallible>(Event::default().comment("gewebe feed"))
+            });
+            Sse::new(greeting.chain(futures::stream::pending()))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    println!("{}", listener.local_addr().unwrap().port());
+    axum::serve(listener, router).await.unwrap();
+}
+
 /// The child process: gewebe-feed with the configuration from the environment.
 async fn serve_feed() {
     let env = Env::from_process();
@@ -85,10 +103,14 @@ impl Drop for Child {
 }
 
 fn spawn_feed(prefix: &str, jwks: &str) -> Child {
+    spawn_child("serve-feed", prefix, jwks)
+}
+
+fn spawn_child(mode: &str, prefix: &str, jwks: &str) -> Child {
     use std::io::BufRead;
     let env = gewebe_testkit::TestEnv::from_env();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .arg("serve-feed")
+        .arg(mode)
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("NATS_URL", &env.nats_url)
         .env("NATS_SUBJECT_PREFIX", prefix)
@@ -369,6 +391,21 @@ async fn bench() {
     writeln!(md, "| RSS per open stream ({STREAMS_FOR_MEMORY} streams; {before} → {after} KiB) | {per:.2} KiB | — | — | ≤ 12 KiB |").unwrap();
     drop(streams);
     drop(feed);
+    // The same for a bare axum SSE endpoint: what any axum/hyper stream costs.
+    let bare = spawn_child("serve-minimal-sse", &prefix, "http://127.0.0.1:9/");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let bare_before = rss_kib(bare.0.id());
+    let mut streams = Vec::with_capacity(STREAMS_FOR_MEMORY);
+    for _ in 0..(STREAMS_FOR_MEMORY / 500) {
+        streams.extend(futures::future::join_all((0..500).map(|_| open_sse(bare.1, ""))).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let bare_after = rss_kib(bare.0.id());
+    let bare_per = (bare_after.saturating_sub(bare_before)) as f64 / STREAMS_FOR_MEMORY as f64;
+    println!("bare axum SSE: {bare_before} KiB → {bare_after} KiB: {bare_per:.2} KiB per stream");
+    writeln!(md, "| (for comparison: a bare axum SSE endpoint, {STREAMS_FOR_MEMORY} streams; {bare_before} → {bare_after} KiB) | {bare_per:.2} KiB | — | — | — |").unwrap();
+    drop(streams);
+    drop(bare);
 
     // 2. Fan-out: feed vs nats-server WebSocket, same clients, payloads and rate.
     let prefix = gewebe_testkit::nats_prefix();
@@ -676,6 +713,7 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     match args.first().map(String::as_str) {
         Some("serve-feed") => runtime.block_on(serve_feed()),
+        Some("serve-minimal-sse") => runtime.block_on(serve_minimal_sse()),
         Some("--list") => {}
         // Only the write-to-screen part, for looking into it.
         Some("latency") => {
