@@ -321,12 +321,21 @@ impl Relay {
             }
         }
 
-        let mut tx = self.db.begin().await?;
-        schema.mark_published(&mut tx, &acked).await?;
-        if let Some(error) = &failure {
-            schema.note_failure(&mut tx, &failed, error).await?;
+        // Marked in the transaction that reads the next batch (one transaction less per batch);
+        // a crash before that republishes them, and JetStream drops the copies by `Nats-Msg-Id`.
+        if !acked.is_empty() {
+            self.acked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(schema.schema.clone())
+                .or_default()
+                .extend_from_slice(&acked);
         }
-        tx.commit().await?;
+        if let Some(error) = &failure {
+            let mut tx = self.db.begin().await?;
+            schema.note_failure(&mut tx, &failed, error).await?;
+            tx.commit().await?;
+        }
         self.metrics
             .published
             .get_or_create(&RelayMetrics::label(&schema.schema))
