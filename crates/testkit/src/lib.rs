@@ -294,3 +294,47 @@ impl Drop for NatsServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// An account registered and logged in through gewebe-auth's HTTP API at `auth` (its base URL).
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub password: String,
+    /// The access token of the login.
+    pub token: String,
+}
+
+/// Registers a new account (a unique address) and logs it in.
+pub async fn account(http: &reqwest::Client, auth: &str) -> Account {
+    let email = format!("{}@example.org", uuid::Uuid::now_v7().simple());
+    let password = "correct horse battery staple".to_owned();
+    let resp = http
+        .post(format!("{auth}/auth/register"))
+        .json(&serde_json::json!({"email": email, "password": password, "display_name": "Test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201, "registering a test account");
+    let account: serde_json::Value = resp.json().await.unwrap();
+    let token = login(http, auth, &email, &password).await;
+    Account {
+        id: account["id"].as_str().unwrap().parse().unwrap(),
+        email,
+        password,
+        token,
+    }
+}
+
+/// Logs in; returns the access token.
+pub async fn login(http: &reqwest::Client, auth: &str, email: &str, password: &str) -> String {
+    let resp = http
+        .post(format!("{auth}/auth/login"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "logging a test account in");
+    let token: serde_json::Value = resp.json().await.unwrap();
+    token["access_token"].as_str().unwrap().to_owned()
+}

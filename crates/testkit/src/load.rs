@@ -66,7 +66,8 @@ where
     }
     let mut all = Vec::new();
     while let Some(lat) = set.join_next().await {
-        all.extend(lat.unwrap_or_default());
+        // A worker that panicked fails the benchmark instead of quietly shortening it.
+        all.extend(lat.unwrap_or_else(|e| panic!("a load worker failed: {e}")));
     }
     let elapsed = started.elapsed();
     all.sort_by(f64::total_cmp);

@@ -611,22 +611,7 @@ async fn write_to_screen(rate: u64) -> (f64, f64, usize) {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let http = gewebe_testkit::http();
-    let email = format!("{}@example.org", Uuid::now_v7().simple());
-    http.post(auth.url("/auth/register"))
-        .json(&json!({"email": email, "password": "correct horse battery", "display_name": "B"}))
-        .send()
-        .await
-        .unwrap();
-    let token: serde_json::Value = http
-        .post(auth.url("/auth/login"))
-        .json(&json!({"email": email, "password": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_owned();
+    let token = gewebe_testkit::account(&http, &auth.url("")).await.token;
 
     let counter = Arc::new(AtomicU64::new(0));
     let stamps = Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -2,6 +2,7 @@
 //! location privacy. Every route lives in a feature module that exports `router()`; they are merged
 //! in [`router`].
 
+pub mod access;
 pub mod accounts;
 pub mod cells;
 pub mod changes;

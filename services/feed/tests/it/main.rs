@@ -18,7 +18,7 @@ use gewebe_platform::{
     redis::RedisConfig,
     telemetry::TelemetryConfig,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
 const KEK: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
@@ -268,32 +268,8 @@ impl Feed {
 
     /// A registered, logged-in account: (id, access token).
     pub async fn user(&self) -> (Uuid, String) {
-        let email = format!("{}@example.org", Uuid::now_v7().simple());
-        let password = "correct horse battery staple";
-        let account: Value = self
-            .http
-            .post(self.auth.url("/auth/register"))
-            .json(&json!({"email": email, "password": password, "display_name": "F"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token: Value = self
-            .http
-            .post(self.auth.url("/auth/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (
-            account["id"].as_str().unwrap().parse().unwrap(),
-            token["access_token"].as_str().unwrap().to_owned(),
-        )
+        let a = gewebe_testkit::account(&self.http, &self.auth.url("")).await;
+        (a.id, a.token)
     }
 }
 

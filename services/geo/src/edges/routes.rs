@@ -9,7 +9,7 @@ use axum::{
 };
 use gewebe_platform::{
     FieldError,
-    auth::{AuthUser, Role},
+    auth::AuthUser,
     http::extract::{IfMatch, Json, Path, Query, etag},
 };
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,9 @@ use uuid::Uuid;
 
 use super::store::{self, EdgeRow};
 use crate::{
-    AppState, cursor,
+    AppState,
+    access::{check_version, may_change},
+    cursor,
     error::Error,
     events,
     validate::{self, LatLon},
@@ -221,14 +223,8 @@ pub async fn delete(
     let (owner, version) = store::lock(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("no such edge"))?;
-    if owner != Some(user.id) && !user.has_role(Role::Moderator) {
-        return Err(Error::Forbidden(
-            "only the owner, a moderator or an admin may delete this edge",
-        ));
-    }
-    if expected.is_some_and(|v| v != version) {
-        return Err(Error::VersionMismatch);
-    }
+    may_change(&user, owner)?;
+    check_version(expected, version)?;
     if let Some(row) = store::delete(&mut tx, id).await? {
         app.outbox
             .record(&mut tx, &events::edge_deleted(&row, Some(user.id))?)

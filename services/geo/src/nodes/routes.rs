@@ -8,7 +8,7 @@ use axum::{
     routing::get,
 };
 use gewebe_platform::{
-    auth::{AuthUser, Role},
+    auth::AuthUser,
     http::extract::{IfMatch, Json, Path, Query, etag},
 };
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 use super::store::{self, NodeRow};
 use crate::{
-    AppState, cells, cursor, edges,
+    AppState,
+    access::{check_version, may_change},
+    cells, cursor, edges,
     error::Error,
     events, privacy,
     validate::{self, Bbox, LatLon, Page},
@@ -242,24 +244,6 @@ pub async fn get_one(
         StatusCode::OK,
         row.ok_or(Error::NotFound("no such node"))?,
     ))
-}
-
-/// Owner, moderator or admin; a forgotten owner's nodes only the latter two.
-fn may_change(user: &AuthUser, owner: Option<Uuid>) -> Result<(), Error> {
-    if owner == Some(user.id) || user.has_role(Role::Moderator) {
-        Ok(())
-    } else {
-        Err(Error::Forbidden(
-            "only the owner, a moderator or an admin may change this",
-        ))
-    }
-}
-
-fn check_version(expected: Option<i64>, current: i64) -> Result<(), Error> {
-    match expected {
-        Some(v) if v != current => Err(Error::VersionMismatch),
-        _ => Ok(()),
-    }
 }
 
 /// Changes a node. Send `If-Match` with the version you read: 412 `version_mismatch` if it changed.

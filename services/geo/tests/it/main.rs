@@ -167,63 +167,26 @@ impl Geo {
 
     /// Registers and logs in a new account.
     pub async fn user(&self) -> User {
-        let email = format!("{}@example.org", uuid::Uuid::now_v7().simple());
-        let password = "correct horse battery staple";
-        let account: Value = self
-            .http
-            .post(self.auth.url("/auth/register"))
-            .json(&json!({"email": email, "password": password, "display_name": "Tester"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = account["id"].as_str().unwrap().parse().unwrap();
+        let a = gewebe_testkit::account(&self.http, &self.auth.url("")).await;
         User {
-            id,
-            token: self.login(&email, password).await,
+            id: a.id,
+            token: a.token,
         }
-    }
-
-    async fn login(&self, email: &str, password: &str) -> String {
-        let token: Value = self
-            .http
-            .post(self.auth.url("/auth/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        token["access_token"].as_str().unwrap().to_owned()
     }
 
     /// A new account with the moderator role (set the way an admin would, then logged in).
     pub async fn moderator(&self) -> User {
-        let email = format!("{}@example.org", uuid::Uuid::now_v7().simple());
-        let password = "correct horse battery staple";
-        let account: Value = self
-            .http
-            .post(self.auth.url("/auth/register"))
-            .json(&json!({"email": email, "password": password, "display_name": "Mod"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id: uuid::Uuid = account["id"].as_str().unwrap().parse().unwrap();
+        let a = gewebe_testkit::account(&self.http, &self.auth.url("")).await;
         let pool = sqlx::PgPool::connect(&self.db.direct_url).await.unwrap();
         let mut tx = pool.begin().await.unwrap();
-        gewebe_auth::admin::change_roles(&mut tx, id, &["user".into(), "moderator".into()], None)
+        gewebe_auth::admin::change_roles(&mut tx, a.id, &["user".into(), "moderator".into()], None)
             .await
             .unwrap();
         tx.commit().await.unwrap();
         User {
-            id,
-            token: self.login(&email, password).await,
+            id: a.id,
+            token: gewebe_testkit::login(&self.http, &self.auth.url(""), &a.email, &a.password)
+                .await,
         }
     }
 

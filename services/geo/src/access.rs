@@ -1,0 +1,25 @@
+//! Who may change what, and optimistic concurrency: the same rules for nodes and edges.
+
+use gewebe_platform::auth::{AuthUser, Role};
+use uuid::Uuid;
+
+use crate::error::Error;
+
+/// Owner, moderator or admin; a forgotten owner's nodes and edges only the latter two.
+pub fn may_change(user: &AuthUser, owner: Option<Uuid>) -> Result<(), Error> {
+    if owner == Some(user.id) || user.has_role(Role::Moderator) {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "only the owner, a moderator or an admin may change this",
+        ))
+    }
+}
+
+/// `If-Match` given and not the current version: 412.
+pub fn check_version(expected: Option<i64>, current: i64) -> Result<(), Error> {
+    match expected {
+        Some(v) if v != current => Err(Error::VersionMismatch),
+        _ => Ok(()),
+    }
+}
