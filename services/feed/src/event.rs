@@ -21,6 +21,9 @@ pub struct FeedEvent {
     pub occurred_at: OffsetDateTime,
     /// The public projection as JSON, the SSE `data:`.
     pub data: String,
+    /// The whole SSE event (`id:`, `event:`, `data:`), rendered once and shared by every stream
+    /// that sends it.
+    pub frame: bytes::Bytes,
     /// `account.forgotten` (internal, never sent): the account whose streams end now.
     pub forgotten: Option<Uuid>,
 }
@@ -58,6 +61,7 @@ impl FeedEvent {
                 points: Vec::new(),
                 occurred_at: e.occurred_at,
                 data: String::new(),
+                frame: bytes::Bytes::new(),
                 forgotten: Some(e.aggregate.id),
             });
         }
@@ -101,6 +105,12 @@ impl FeedEvent {
         if let Some(h) = &e.h3 {
             projection["h3"] = json!(h);
         }
+        // serde_json escapes every newline inside strings, so the JSON is one `data:` line.
+        let data = projection.to_string();
+        let frame = bytes::Bytes::from(format!(
+            "id: {seq}\nevent: {}\ndata: {data}\n\n",
+            e.event_type
+        ));
         Some(Self {
             seq,
             topic,
@@ -108,7 +118,8 @@ impl FeedEvent {
             account,
             points,
             occurred_at: e.occurred_at,
-            data: projection.to_string(),
+            data,
+            frame,
             event_type: e.event_type,
             forgotten: None,
         })

@@ -24,13 +24,11 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use axum::{
     Router,
     extract::State,
-    http::HeaderMap,
-    response::{
-        IntoResponse, Response,
-        sse::{Event, KeepAlive, Sse},
-    },
+    http::{HeaderMap, header},
+    response::{IntoResponse, Response},
     routing::get,
 };
+use bytes::Bytes;
 use futures::StreamExt;
 use gewebe_platform::{auth::AuthUser, http::extract::Query};
 use serde::Deserialize;
@@ -181,11 +179,16 @@ pub async fn stream(
     // socket can take more, so a client that stops reading leaves its place in the shared fan-out
     // buffer behind, and learns `lagged` when it reads again.
     let body = futures::stream::unfold(pump, |mut pump| async move {
-        let event = pump.next().await?;
-        Some((Ok::<_, Infallible>(event), pump))
+        let frame = pump.next().await?;
+        Some((Ok::<_, Infallible>(frame), pump))
     });
-    Ok(Sse::new(body)
-        .keep_alive(KeepAlive::new().interval(app.config.feed.keepalive))
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::from_stream(body),
+    )
         .into_response())
 }
 
@@ -244,17 +247,12 @@ struct Pump {
     _held: Held,
 }
 
-fn sse(e: &FeedEvent) -> Event {
-    Event::default()
-        .id(e.seq.to_string())
-        .event(&e.event_type)
-        .data(&e.data)
-}
-
-fn control(name: &'static str, reason: &'static str) -> Event {
-    Event::default()
-        .event(name)
-        .data(format!("{{\"reason\":\"{reason}\"}}"))
+/// A control event (`reset`, `lagged`, `reauth`, `shutdown`), with a `retry:` hint when given.
+fn control(name: &'static str, reason: &'static str, retry: Option<Duration>) -> Bytes {
+    let retry = retry.map_or(String::new(), |r| format!("retry: {}\n", r.as_millis()));
+    Bytes::from(format!(
+        "{retry}event: {name}\ndata: {{\"reason\":\"{reason}\"}}\n\n"
+    ))
 }
 
 /// How a replay starts.
@@ -267,7 +265,9 @@ enum Start {
 }
 
 impl Pump {
-    async fn next(&mut self) -> Option<Event> {
+    /// The next bytes for the socket: an event's frame (rendered once for every stream), a control
+    /// event, or a keep-alive comment.
+    async fn next(&mut self) -> Option<Bytes> {
         loop {
             match &mut self.phase {
                 Phase::Done => return None,
@@ -285,12 +285,11 @@ impl Pump {
                             Ok(Start::Caught(upto)) => self.cursor = upto,
                             Ok(Start::Reset) => {
                                 self.app.metrics.reset();
-                                return Some(
-                                    Event::default()
-                                        .retry(self.app.config.feed.retry)
-                                        .event("reset")
-                                        .data(r#"{"reason":"the resume token is older than the stream keeps; reload your state"}"#),
-                                );
+                                return Some(control(
+                                    "reset",
+                                    "the resume token is older than the stream keeps; reload your state",
+                                    Some(self.app.config.feed.retry),
+                                ));
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, "replay failed; closing so the client retries");
@@ -299,11 +298,10 @@ impl Pump {
                             }
                         }
                     }
-                    return Some(
-                        Event::default()
-                            .retry(self.app.config.feed.retry)
-                            .comment("gewebe feed"),
-                    );
+                    return Some(Bytes::from(format!(
+                        "retry: {}\n: gewebe feed\n\n",
+                        self.app.config.feed.retry.as_millis()
+                    )));
                 }
                 Phase::Replay(messages) => match messages.next().await {
                     Some(Ok(message)) => {
@@ -318,7 +316,7 @@ impl Pump {
                         if let Some(e) = FeedEvent::from_message(seq, &message.payload)
                             && self.filter.matches(&e)
                         {
-                            return Some(sse(&e));
+                            return Some(e.frame.clone());
                         }
                     }
                     Some(Err(e)) => {
@@ -331,13 +329,17 @@ impl Pump {
                 Phase::Live => {
                     let received = tokio::select! {
                         received = self.live.recv() => received,
+                        // Quiet for a while: a comment keeps proxies from closing the stream.
+                        () = tokio::time::sleep(self.app.config.feed.keepalive) => {
+                            return Some(Bytes::from_static(b": keep-alive\n\n"));
+                        }
                         () = until(self.expiry) => {
                             self.phase = Phase::Done;
-                            return Some(control("reauth", "the access token expired; reconnect with a fresh ticket"));
+                            return Some(control("reauth", "the access token expired; reconnect with a fresh ticket", None));
                         }
                         () = self.shutdown.cancelled() => {
                             self.phase = Phase::Done;
-                            return Some(Event::default().retry(Duration::from_millis(200)).event("shutdown").data("{}"));
+                            return Some(control("shutdown", "this instance is stopping; reconnect", Some(Duration::from_millis(200))));
                         }
                     };
                     match received {
@@ -346,11 +348,11 @@ impl Pump {
                             self.cursor = e.seq;
                             if e.forgotten.is_some() && e.forgotten == self.filter.account {
                                 self.phase = Phase::Done;
-                                return Some(control("reauth", "this account was deleted"));
+                                return Some(control("reauth", "this account was deleted", None));
                             }
                             if self.filter.matches(&e) {
                                 self.app.metrics.delivered(e.occurred_at);
-                                return Some(sse(&e));
+                                return Some(e.frame.clone());
                             }
                         }
                         Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -359,6 +361,7 @@ impl Pump {
                             return Some(control(
                                 "lagged",
                                 "this client read too slowly; reconnect to resume",
+                                None,
                             ));
                         }
                         Err(broadcast::error::RecvError::Closed) => {

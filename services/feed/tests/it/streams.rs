@@ -257,3 +257,29 @@ async fn a_forgotten_accounts_streams_end_and_others_go_on() {
     let seq = feed.publish(&node_at(1.0, 1.0, "still here")).await;
     assert_eq!(bob_stream.next().await.unwrap().id, Some(seq.to_string()));
 }
+
+#[tokio::test]
+async fn quiet_streams_get_keep_alive_comments() {
+    use futures::StreamExt;
+    let feed = spawn_with(|c| c.keepalive = Duration::from_millis(300)).await;
+    let resp = feed
+        .http
+        .get(feed.server.url("/feed/stream?topics=nodes"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["cache-control"], "no-cache");
+    let mut body = resp.bytes_stream();
+    let mut seen = String::new();
+    let mut comments = 0;
+    while comments < 2 {
+        let chunk = tokio::time::timeout(Duration::from_secs(3), body.next())
+            .await
+            .expect("a keep-alive within 3 s")
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+        comments = seen.matches(": keep-alive\n\n").count();
+    }
+    assert!(seen.starts_with("retry: "), "{seen}");
+}
