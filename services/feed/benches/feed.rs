@@ -149,6 +149,50 @@ async fn open_sse(port: u16, query: &str) -> TcpStream {
     s
 }
 
+/// Streams are HTTP/2 streams when Caddy forwards them (`versions h2c`): Go's transport puts as
+/// many on one connection as the server allows (hyper's 200), then opens the next.
+const H2_STREAMS_PER_CONNECTION: usize = 200;
+
+/// Opens `n` SSE streams over h2c connections as Caddy would, each past the feed's greeting.
+async fn open_h2c(port: u16, n: usize, query: &str) -> Vec<hyper::Response<hyper::body::Incoming>> {
+    use http_body_util::BodyExt;
+    let mut open = Vec::with_capacity(n);
+    for _ in 0..n.div_ceil(H2_STREAMS_PER_CONNECTION) {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let (sender, connection) =
+            hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .handshake::<_, http_body_util::Empty<bytes::Bytes>>(hyper_util::rt::TokioIo::new(
+                    tcp,
+                ))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let batch = futures::future::join_all(
+            (0..H2_STREAMS_PER_CONNECTION.min(n - open.len())).map(|_| {
+                let mut sender = sender.clone();
+                async move {
+                    sender.ready().await.unwrap();
+                    let request =
+                        hyper::Request::get(format!("http://localhost/feed/stream?{query}"))
+                            .body(http_body_util::Empty::new())
+                            .unwrap();
+                    let mut response = sender.send_request(request).await.unwrap();
+                    assert_eq!(response.status(), 200);
+                    let greeting = response.body_mut().frame().await.unwrap().unwrap();
+                    assert!(
+                        String::from_utf8_lossy(greeting.data_ref().unwrap())
+                            .contains("gewebe feed")
+                    );
+                    response
+                }
+            }),
+        )
+        .await;
+        open.extend(batch);
+    }
+    open
+}
+
 /// Counts SSE events on a stream; with `stamps`, also the delay since the `sent_us` in each title.
 async fn count_events(
     mut s: TcpStream,
@@ -347,23 +391,11 @@ where
     }
 }
 
-async fn bench() {
-    let env = gewebe_testkit::TestEnv::from_env();
-    let js = async_nats::jetstream::new(async_nats::connect(&env.nats_url).await.unwrap());
-    let mut md = String::new();
-    writeln!(md, "# Feed benchmark\n").unwrap();
-    writeln!(
-        md,
-        "`cargo xtask bench feed` on {} cores; gewebe-feed as its own process, NATS JetStream and Redis on the same machine; clients are raw TCP (SSE) and tokio-tungstenite (WebSocket) in the benchmark process.\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-    )
-    .unwrap();
-    writeln!(md, "| measure | value | baseline | ratio | target |").unwrap();
-    writeln!(md, "|---|---|---|---|---|").unwrap();
-
-    // 1. Memory per open stream.
+/// Part 1, memory per open stream: HTTP/1.1 connections, h2c streams as Caddy forwards them, and
+/// a bare `axum::serve` SSE endpoint for comparison; rows appended to `md`.
+async fn memory(js: &async_nats::jetstream::Context, md: &mut String) {
     let prefix = gewebe_testkit::nats_prefix();
-    stream_for(&js, &prefix).await;
+    stream_for(js, &prefix).await;
     let feed = spawn_feed(&prefix, "http://127.0.0.1:9/.well-known/jwks.json");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib(feed.0.id());
@@ -388,7 +420,30 @@ async fn bench() {
         "{STREAMS_FOR_MEMORY} streams opened in {:.1} s; feed RSS {before} KiB → {after} KiB: {per:.2} KiB per stream",
         started.elapsed().as_secs_f64()
     );
-    writeln!(md, "| RSS per open stream ({STREAMS_FOR_MEMORY} streams; {before} → {after} KiB) | {per:.2} KiB | — | — | ≤ 12 KiB |").unwrap();
+    writeln!(md, "| RSS per open stream, HTTP/1.1: one connection each ({STREAMS_FOR_MEMORY} streams; {before} → {after} KiB) | {per:.2} KiB | — | — | ≤ 12 KiB |").unwrap();
+    drop(streams);
+    drop(feed);
+    // The same as Caddy forwards them: HTTP/2 streams sharing connections.
+    let feed = spawn_feed(&prefix, "http://127.0.0.1:9/.well-known/jwks.json");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib(feed.0.id());
+    let mut streams = Vec::with_capacity(STREAMS_FOR_MEMORY);
+    for chunk in 0..2 {
+        let q = if chunk == 0 {
+            "topics=nodes&bbox=13,52,14,53"
+        } else {
+            "topics=nodes,edges"
+        };
+        streams.extend(open_h2c(feed.1, STREAMS_FOR_MEMORY / 2, q).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(feed.0.id());
+    let per = (after.saturating_sub(before)) as f64 / STREAMS_FOR_MEMORY as f64;
+    let conns = STREAMS_FOR_MEMORY.div_ceil(H2_STREAMS_PER_CONNECTION);
+    println!(
+        "h2c: feed RSS {before} KiB → {after} KiB: {per:.2} KiB per stream ({conns} connections)"
+    );
+    writeln!(md, "| RSS per open stream, h2c as Caddy forwards them ({STREAMS_FOR_MEMORY} streams on {conns} connections; {before} → {after} KiB) | {per:.2} KiB | — | — | ≤ 12 KiB |").unwrap();
     drop(streams);
     drop(feed);
     // The same for a bare axum SSE endpoint: what any axum/hyper stream costs.
@@ -403,9 +458,26 @@ async fn bench() {
     let bare_after = rss_kib(bare.0.id());
     let bare_per = (bare_after.saturating_sub(bare_before)) as f64 / STREAMS_FOR_MEMORY as f64;
     println!("bare axum SSE: {bare_before} KiB → {bare_after} KiB: {bare_per:.2} KiB per stream");
-    writeln!(md, "| (for comparison: a bare axum SSE endpoint, {STREAMS_FOR_MEMORY} streams; {bare_before} → {bare_after} KiB) | {bare_per:.2} KiB | — | — | — |").unwrap();
+    writeln!(md, "| (for comparison: a bare SSE endpoint on `axum::serve`, HTTP/1.1, {STREAMS_FOR_MEMORY} streams; {bare_before} → {bare_after} KiB) | {bare_per:.2} KiB | — | — | — |").unwrap();
     drop(streams);
     drop(bare);
+}
+
+async fn bench() {
+    let env = gewebe_testkit::TestEnv::from_env();
+    let js = async_nats::jetstream::new(async_nats::connect(&env.nats_url).await.unwrap());
+    let mut md = String::new();
+    writeln!(md, "# Feed benchmark\n").unwrap();
+    writeln!(
+        md,
+        "`cargo xtask bench feed` on {} cores; gewebe-feed as its own process, NATS JetStream and Redis on the same machine; clients are raw TCP (SSE) and tokio-tungstenite (WebSocket) in the benchmark process.\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    )
+    .unwrap();
+    writeln!(md, "| measure | value | baseline | ratio | target |").unwrap();
+    writeln!(md, "|---|---|---|---|---|").unwrap();
+
+    memory(&js, &mut md).await;
 
     // 2. Fan-out: feed vs nats-server WebSocket, same clients, payloads and rate.
     let prefix = gewebe_testkit::nats_prefix();
@@ -700,6 +772,14 @@ fn main() {
         Some("serve-feed") => runtime.block_on(serve_feed()),
         Some("serve-minimal-sse") => runtime.block_on(serve_minimal_sse()),
         Some("--list") => {}
+        // Only the memory part, for looking into it.
+        Some("memory") => runtime.block_on(async {
+            let env = gewebe_testkit::TestEnv::from_env();
+            let js = async_nats::jetstream::new(async_nats::connect(&env.nats_url).await.unwrap());
+            let mut md = String::new();
+            memory(&js, &mut md).await;
+            print!("{md}");
+        }),
         // Only the write-to-screen part, for looking into it.
         Some("latency") => {
             for rate in write_rates() {

@@ -106,8 +106,9 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
             }
         });
     let listener = Server::bind(state.config.http.bind).await?;
-    let router = gewebe_platform::http::stack(
+    let router = gewebe_platform::http::stack_with_streams(
         router(state.clone()),
+        streams(state.clone()),
         &state.config.http,
         readiness,
         registry,
@@ -120,10 +121,15 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
     ))
 }
 
+/// The requests that end: tickets and the OpenAPI document.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(openapi::router())
-        .merge(stream::router())
         .merge(tickets::router())
         .with_state(state)
+}
+
+/// The responses that stay open: the event stream.
+pub fn streams(state: AppState) -> Router {
+    stream::router().with_state(state)
 }

@@ -7,6 +7,7 @@ pub mod health;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+mod serve;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -121,23 +122,36 @@ pub fn stack(
     readiness: Readiness,
     registry: MetricsRegistry,
 ) -> Router {
+    stack_with_streams(api, Router::new(), config, readiness, registry)
+}
+
+/// [`stack`] for a service that also holds long-lived responses (SSE, WebSockets): `streams` get
+/// every layer except compression. tower-http's compressed body keeps room for its encoders
+/// (about 6 KiB) in every response it wraps, even one it does not compress, and a stream keeps
+/// its response for hours; event streams are not compressed anyway.
+pub fn stack_with_streams(
+    api: Router,
+    streams: Router,
+    config: &HttpConfig,
+    readiness: Readiness,
+    registry: MetricsRegistry,
+) -> Router {
     let http_metrics = metrics::HttpMetrics::register(&registry);
     let retry_after = config.retry_after_secs;
 
-    let api = api.layer(
-        ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(move |err: BoxError| async move {
-                overload_response(&err, retry_after)
-            }))
-            .load_shed()
-            // Global: `Router::layer` clones the layer per route, and the limit must be per instance.
-            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-                config.concurrency_limit,
-            ))
-            .timeout(config.request_timeout)
-            .layer(RequestBodyLimitLayer::new(config.body_limit))
-            .layer(DefaultBodyLimit::max(config.body_limit)),
-    );
+    let guard = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(move |err: BoxError| async move {
+            overload_response(&err, retry_after)
+        }))
+        .load_shed()
+        // Global: `Router::layer` clones the layer per route, and the limit must be per instance
+        // (the clone for `streams` shares it too).
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            config.concurrency_limit,
+        ))
+        .timeout(config.request_timeout)
+        .layer(RequestBodyLimitLayer::new(config.body_limit))
+        .layer(DefaultBodyLimit::max(config.body_limit));
 
     let ops = Router::new()
         .route("/health/live", get(health::live))
@@ -146,10 +160,12 @@ pub fn stack(
 
     let request_id = HeaderName::from_static(context::REQUEST_ID_HEADER);
     let mut router = api
+        .layer(guard.clone())
         .merge(ops)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(CompressionLayer::new())
+        .merge(streams.layer(guard))
         .layer(CatchPanicLayer::custom(context::panic_response))
         .layer(axum::Extension(client_ip::TrustedProxies::new(
             config.trusted_proxies.clone(),
@@ -316,38 +332,21 @@ impl Server {
         } = self;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "listening");
-        let token = shutdown.token();
-        // No Nagle: small responses and SSE events must leave at once, not wait for the peer's
-        // delayed ACK (up to 40 ms on Linux).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "setting TCP_NODELAY failed");
-            }
-        });
-        let serve = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { token.cancelled().await });
-        let mut serve = std::pin::pin!(serve.into_future());
+        let serve = serve::serve(listener, router, shutdown.token());
+        let mut serve = std::pin::pin!(serve);
 
-        // Both branches can be ready at once (the server stops because the signal fired); whichever
-        // wins, a triggered shutdown always goes on to drain the tracked tasks below.
-        let served = tokio::select! {
-            result = &mut serve => Some(result),
-            () = shutdown.cancelled() => None,
+        // `serve` only ends once the signal fired; it must keep being polled until then, and must
+        // not be polled again once it has ended.
+        let drained = tokio::select! {
+            () = &mut serve => true,
+            () = shutdown.cancelled() => false,
         };
         let started = tokio::time::Instant::now();
-        match served {
-            Some(result) if !shutdown.is_triggered() => return result,
-            Some(result) => result?,
-            None => match tokio::time::timeout(deadline, &mut serve).await {
-                Ok(result) => result?,
-                Err(_) => tracing::warn!(
-                    deadline_secs = deadline.as_secs(),
-                    "drain deadline passed; closing remaining connections"
-                ),
-            },
+        if !drained && tokio::time::timeout(deadline, &mut serve).await.is_err() {
+            tracing::warn!(
+                deadline_secs = deadline.as_secs(),
+                "drain deadline passed; closing remaining connections"
+            );
         }
         let left = deadline.saturating_sub(started.elapsed());
         let unfinished = shutdown.drain_tasks(left).await;

@@ -340,3 +340,79 @@ async fn cors_allows_configured_origins_only() {
     let other = preflight("https://evil.example").await.unwrap();
     assert!(!other.headers().contains_key("access-control-allow-origin"));
 }
+
+/// One port speaks HTTP/1.1 to browsers and tools and h2c to Caddy (`versions h2c`), and either
+/// way the handler learns who called.
+#[tokio::test]
+async fn http1_and_h2c_on_one_port_both_with_the_peer_address() {
+    use gewebe_platform::http::client_ip::ClientIp;
+    let api = Router::new().route(
+        "/whoami",
+        get(
+            |ClientIp(ip): ClientIp, version: axum::http::Version| async move {
+                format!("{ip} {version:?}")
+            },
+        ),
+    );
+    let server = serve(api, HttpConfig::local(), None).await;
+    let h1 = gewebe_testkit::http()
+        .get(server.url("/whoami"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(h1.version(), reqwest::Version::HTTP_11);
+    assert_eq!(h1.text().await.unwrap(), "127.0.0.1 HTTP/1.1");
+
+    let h2c = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    // Several streams on the one connection at once.
+    let answers = futures::future::join_all((0..8).map(|_| {
+        h2c.get(server.url("/whoami"))
+            .header("x-forwarded-for", "203.0.113.7")
+            .send()
+    }))
+    .await;
+    for answer in answers {
+        let answer = answer.unwrap();
+        assert_eq!(answer.version(), reqwest::Version::HTTP_2);
+        // Loopback is a trusted proxy by default, so its X-Forwarded-For counts.
+        assert_eq!(answer.text().await.unwrap(), "203.0.113.7 HTTP/2.0");
+    }
+}
+
+/// Stream routes get the whole stack (request id, problems, limits) except compression, whose
+/// body would sit in every open stream; the other routes are still compressed.
+#[tokio::test]
+async fn stream_routes_get_the_stack_without_compression() {
+    use gewebe_platform::http::{MetricsRegistry, RunningServer, Server, stack_with_streams};
+    let text = || async { "gewebe ".repeat(2_000) };
+    let shutdown = Shutdown::new();
+    let config = HttpConfig::local();
+    let router = stack_with_streams(
+        Router::new().route("/api", get(text)),
+        Router::new().route("/stream", get(text)),
+        &config,
+        Readiness::new(Duration::from_millis(300), shutdown.clone()),
+        MetricsRegistry::new(),
+    );
+    let listener = Server::bind(config.bind).await.unwrap();
+    let server: RunningServer = Server::new(listener, router, shutdown, config.shutdown_deadline)
+        .spawn()
+        .unwrap();
+    let http = gewebe_testkit::http();
+    let get = |path: &'static str| {
+        http.get(server.url(path))
+            .header("accept-encoding", "gzip")
+            .send()
+    };
+    let api = get("/api").await.unwrap();
+    assert_eq!(api.headers()["content-encoding"], "gzip");
+    let stream = get("/stream").await.unwrap();
+    assert!(stream.headers().get("content-encoding").is_none());
+    assert!(stream.headers().contains_key("x-request-id"));
+    assert_eq!(stream.text().await.unwrap().len(), 14_000);
+    let missing = http.get(server.url("/nothing")).send().await.unwrap();
+    problem(missing, 404, "not_found").await;
+}

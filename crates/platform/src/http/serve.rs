@@ -1,0 +1,115 @@
+//! The accept loop: HTTP/1.1 (with upgrades, for WebSockets) and HTTP/2 with prior knowledge
+//! (h2c, what Caddy speaks to an upstream configured with `versions h2c`), each connection on its
+//! own task, drained on shutdown.
+//!
+//! Why not `axum::serve`: it serves every connection through hyper-util's `auto` builder, whose
+//! connection future holds the HTTP/1 and the HTTP/2 state machines side by side. For services
+//! that keep thousands of connections open (SSE, WebSockets) that doubles the memory per
+//! connection (`cargo xtask bench feed` measures it). Peeking at the first bytes and spawning only
+//! the protocol the client speaks keeps each task as small as hyper makes it.
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{Router, extract::ConnectInfo};
+use hyper::{body::Incoming, server::conn, service::service_fn};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tower::Service as _;
+
+/// A client that has not sent its request head after this long is dropped (slowloris).
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Accepts until `stop` fires, then asks every open connection to finish its current requests
+/// and waits for them. Cancel the returned future to cut them off.
+pub(super) async fn serve(listener: TcpListener, router: Router, stop: CancellationToken) {
+    let connections = TaskTracker::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning; the
+                    // connections already open are unaffected.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = stop.cancelled() => break,
+        };
+        connections.spawn(connection(tcp, peer, router.clone(), stop.clone()));
+    }
+    drop(listener);
+    connections.close();
+    connections.wait().await;
+}
+
+async fn connection(tcp: TcpStream, peer: SocketAddr, router: Router, stop: CancellationToken) {
+    // No Nagle: small responses and SSE events must leave at once, not wait for the peer's
+    // delayed ACK (up to 40 ms on Linux).
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "setting TCP_NODELAY failed");
+    }
+    let h2 = match tokio::time::timeout(HEADER_TIMEOUT, speaks_h2(&tcp)).await {
+        Ok(Ok(h2)) => h2,
+        Ok(Err(_)) | Err(_) => return,
+    };
+    let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        // Router is always ready; `call` on a clone is what axum's own server does.
+        router.clone().call(request)
+    });
+    let io = TokioIo::new(tcp);
+    let result = if h2 {
+        // hyper's defaults: 200 streams per connection (Caddy opens another connection beyond).
+        let connection = conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .serve_connection(io, service);
+        let mut connection = std::pin::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => result,
+            () = stop.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        }
+    } else {
+        let mut builder = conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT);
+        let connection = builder.serve_connection(io, service).with_upgrades();
+        let mut connection = std::pin::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => result,
+            () = stop.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        }
+    };
+    if let Err(e) = result {
+        // Clients hanging up mid-response are routine; nothing to act on.
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Whether the client opens with the HTTP/2 preface. Peeking leaves the bytes for hyper.
+async fn speaks_h2(tcp: &TcpStream) -> std::io::Result<bool> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = tcp.peek(&mut buf).await?;
+        let seen = buf.get(..n).unwrap_or_default();
+        if n == 0 || !H2_PREFACE.starts_with(seen) {
+            return Ok(false);
+        }
+        if n == H2_PREFACE.len() {
+            return Ok(true);
+        }
+        // A prefix of the preface so far: the rest is on its way, and a peek would see the same
+        // bytes again at once.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
