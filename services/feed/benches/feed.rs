@@ -43,15 +43,26 @@ const FANOUT_RATE: u64 = 500;
 const FANOUT_EVENTS: u64 = 1_000;
 const WRITE_SECS: u64 = 10;
 
-/// The write rates of the write-to-screen part: the 500/s, and 100/s to show the path's
-/// latency below saturation (`BENCH_WRITE_RATE` runs one rate only).
-fn write_rates() -> Vec<u64> {
-    match std::env::var("BENCH_WRITE_RATE")
+/// The runs of the write-to-screen part: the 500/s with listeners watching their own part
+/// of the map, the same at 250/s (below saturation), and 500/s with every listener shown every
+/// write.
+/// `BENCH_WRITE_RATE` and `BENCH_LISTENERS` (`map` or `all`) pick one run.
+fn write_runs() -> Vec<(u64, Listeners)> {
+    let rate = std::env::var("BENCH_WRITE_RATE")
         .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        Some(r) => vec![r],
-        None => vec![500, 100],
+        .and_then(|v| v.parse().ok());
+    let listeners = match std::env::var("BENCH_LISTENERS").as_deref() {
+        Ok("map") => Some(Listeners::Map),
+        Ok("all") => Some(Listeners::All),
+        _ => None,
+    };
+    match (rate, listeners) {
+        (None, None) => vec![
+            (500, Listeners::Map),
+            (250, Listeners::Map),
+            (500, Listeners::All),
+        ],
+        (rate, listeners) => vec![(rate.unwrap_or(500), listeners.unwrap_or(Listeners::Map))],
     }
 }
 
@@ -153,9 +164,11 @@ async fn open_sse(port: u16, query: &str) -> TcpStream {
 /// many on one connection as the server allows (hyper's 200), then opens the next.
 const H2_STREAMS_PER_CONNECTION: usize = 200;
 
-/// Opens `n` SSE streams over h2c connections as Caddy would, each past the feed's greeting.
-async fn open_h2c(port: u16, n: usize, query: &str) -> Vec<hyper::Response<hyper::body::Incoming>> {
+/// Opens one SSE stream per query over h2c connections as Caddy would, each past the feed's
+/// greeting.
+async fn open_h2c(port: u16, queries: &[String]) -> Vec<hyper::Response<hyper::body::Incoming>> {
     use http_body_util::BodyExt;
+    let n = queries.len();
     let mut open = Vec::with_capacity(n);
     for _ in 0..n.div_ceil(H2_STREAMS_PER_CONNECTION) {
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -168,24 +181,26 @@ async fn open_h2c(port: u16, n: usize, query: &str) -> Vec<hyper::Response<hyper
                 .unwrap();
         tokio::spawn(connection);
         let batch = futures::future::join_all(
-            (0..H2_STREAMS_PER_CONNECTION.min(n - open.len())).map(|_| {
-                let mut sender = sender.clone();
-                async move {
-                    sender.ready().await.unwrap();
-                    let request =
-                        hyper::Request::get(format!("http://localhost/feed/stream?{query}"))
-                            .body(http_body_util::Empty::new())
-                            .unwrap();
-                    let mut response = sender.send_request(request).await.unwrap();
-                    assert_eq!(response.status(), 200);
-                    let greeting = response.body_mut().frame().await.unwrap().unwrap();
-                    assert!(
-                        String::from_utf8_lossy(greeting.data_ref().unwrap())
-                            .contains("gewebe feed")
-                    );
-                    response
-                }
-            }),
+            queries[open.len()..(open.len() + H2_STREAMS_PER_CONNECTION).min(n)]
+                .iter()
+                .map(|query| {
+                    let mut sender = sender.clone();
+                    async move {
+                        sender.ready().await.unwrap();
+                        let request =
+                            hyper::Request::get(format!("http://localhost/feed/stream?{query}"))
+                                .body(http_body_util::Empty::new())
+                                .unwrap();
+                        let mut response = sender.send_request(request).await.unwrap();
+                        assert_eq!(response.status(), 200);
+                        let greeting = response.body_mut().frame().await.unwrap().unwrap();
+                        assert!(
+                            String::from_utf8_lossy(greeting.data_ref().unwrap())
+                                .contains("gewebe feed")
+                        );
+                        response
+                    }
+                }),
         )
         .await;
         open.extend(batch);
@@ -193,52 +208,73 @@ async fn open_h2c(port: u16, n: usize, query: &str) -> Vec<hyper::Response<hyper
     open
 }
 
+/// What an SSE stream over HTTP/1.1 brings, as it arrives.
+fn tcp_chunks(s: TcpStream) -> impl futures::Stream<Item = bytes::Bytes> + Unpin {
+    Box::pin(futures::stream::unfold(s, |mut s| async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((bytes::Bytes::from(buf), s))
+            }
+        }
+    }))
+}
+
+/// What an SSE stream over HTTP/2 brings, as it arrives.
+fn h2_chunks(
+    response: hyper::Response<hyper::body::Incoming>,
+) -> impl futures::Stream<Item = bytes::Bytes> + Unpin {
+    http_body_util::BodyDataStream::new(response.into_body())
+        .take_while(|chunk| std::future::ready(chunk.is_ok()))
+        .filter_map(|chunk| std::future::ready(chunk.ok()))
+}
+
 /// Counts SSE events on a stream; with `stamps`, also the delay since the `sent_us` in each title.
 async fn count_events(
-    mut s: TcpStream,
+    mut chunks: impl futures::Stream<Item = bytes::Bytes> + Unpin,
     counter: Arc<AtomicU64>,
     stamps: Option<Arc<std::sync::Mutex<Vec<f64>>>>,
 ) {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut carry = String::new();
-    loop {
-        let n = match s.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        carry.push_str(&String::from_utf8_lossy(&buf[..n]));
-        while let Some(i) = carry.find("event: node.created") {
-            counter.fetch_add(1, Ordering::Relaxed);
-            if let Some(stamps) = &stamps
-                && let Some(t) = carry[i..].find("sent_us=").map(|j| i + j + 8)
-            {
-                let digits: String = carry[t..]
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .collect();
-                if let Ok(sent) = digits.parse::<u128>() {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .unwrap()
-                        .as_micros();
-                    stamps
-                        .lock()
-                        .unwrap()
-                        .push((now.saturating_sub(sent)) as f64 / 1000.0);
-                }
+    let mut carry: Vec<u8> = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        carry.extend_from_slice(&chunk);
+        // Whole events only (they end with a blank line): a chunk may end anywhere.
+        let mut start = 0;
+        while let Some(end) = find(&carry[start..], b"\n\n").map(|e| start + e) {
+            let event = &carry[start..end];
+            start = end + 2;
+            if find(event, b"event: node.created").is_none() {
+                continue;
             }
-            carry.drain(..i + 19);
+            counter.fetch_add(1, Ordering::Relaxed);
+            let Some(stamps) = &stamps else { continue };
+            let Some(t) = find(event, b"sent_us=") else {
+                continue;
+            };
+            let digits: String = event[t + 8..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .map(|&b| char::from(b))
+                .collect();
+            if let Ok(sent) = digits.parse::<u128>() {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_micros();
+                stamps
+                    .lock()
+                    .unwrap()
+                    .push((now.saturating_sub(sent)) as f64 / 1000.0);
+            }
         }
-        // Keep a tail that may hold the start of the next marker.
-        if carry.len() > 4096 {
-            let cut = carry.len() - 64;
-            let cut = (0..=cut)
-                .rev()
-                .find(|c| carry.is_char_boundary(*c))
-                .unwrap_or(0);
-            carry.drain(..cut);
-        }
+        carry.drain(..start);
     }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn envelope(i: u64) -> Envelope {
@@ -434,7 +470,7 @@ async fn memory(js: &async_nats::jetstream::Context, md: &mut String) {
         } else {
             "topics=nodes,edges"
         };
-        streams.extend(open_h2c(feed.1, STREAMS_FOR_MEMORY / 2, q).await);
+        streams.extend(open_h2c(feed.1, &vec![q.to_owned(); STREAMS_FOR_MEMORY / 2]).await);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(feed.0.id());
@@ -490,7 +526,11 @@ async fn bench() {
         let opened =
             futures::future::join_all((0..100).map(|_| open_sse(feed.1, "topics=nodes"))).await;
         for s in opened {
-            readers.push(tokio::spawn(count_events(s, counter.clone(), None)));
+            readers.push(tokio::spawn(count_events(
+                tcp_chunks(s),
+                counter.clone(),
+                None,
+            )));
         }
     }
     let payloads: Vec<Envelope> = (0..FANOUT_EVENTS).map(envelope).collect();
@@ -566,12 +606,18 @@ async fn bench() {
     .unwrap();
 
     // 3. Write to screen.
-    for rate in write_rates() {
-        let (p50, p99, samples) = write_to_screen(rate).await;
+    for (rate, listeners) in write_runs() {
+        let (p50, p99, samples) = write_to_screen(rate, listeners).await;
         println!(
-            "write → screen at {rate}/s with {FANOUT_CLIENTS} streams: p50 {p50:.2} ms, p99 {p99:.2} ms ({samples} samples)"
+            "write → screen at {rate}/s with {FANOUT_CLIENTS} streams ({}): p50 {p50:.2} ms, p99 {p99:.2} ms ({samples} samples)",
+            listeners.describe()
         );
-        writeln!(md, "| `POST /geo/nodes` → SSE receipt at {rate}/s, {FANOUT_CLIENTS} streams open: p50 / p99 ({samples} receipts on 10 sampled streams) | {p50:.2} ms / {p99:.2} ms | — | — | {} |", if rate == 500 { "p50 ≤ 10 ms, p99 ≤ 50 ms" } else { "(below saturation, for comparison)" }).unwrap();
+        let target = match (rate, listeners) {
+            (500, Listeners::Map) => "p50 ≤ 10 ms, p99 ≤ 50 ms",
+            (500, Listeners::All) => "(worst case: 500,000 deliveries/s)",
+            _ => "(below saturation, for comparison)",
+        };
+        writeln!(md, "| `POST /geo/nodes` → SSE receipt at {rate}/s, {FANOUT_CLIENTS} streams open, {}: p50 / p99 ({samples} receipts on 10 sampled streams) | {p50:.2} ms / {p99:.2} ms | — | — | {target} |", listeners.describe()).unwrap();
     }
     print!("{md}");
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/results/feed.md");
@@ -579,8 +625,76 @@ async fn bench() {
     println!("written to {path}");
 }
 
+/// Ten city centres (lat, lon). In the map layout each listener watches one city and the writes
+/// go round the cities, so each write reaches the tenth of the listeners whose map shows it.
+const CITIES: [(f64, f64); 10] = [
+    (52.520, 13.405),
+    (53.551, 9.994),
+    (48.137, 11.575),
+    (50.938, 6.960),
+    (50.110, 8.682),
+    (48.776, 9.183),
+    (51.228, 6.773),
+    (51.340, 12.375),
+    (51.514, 7.468),
+    (51.050, 13.738),
+];
+
+/// Who watches what in the write-to-screen part.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listeners {
+    /// Every listener's map shows one of the [`CITIES`] (a box of about 20 km); write `i` lands in
+    /// city `i % 10`.
+    Map,
+    /// Every listener's map shows every write: the worst case, `FANOUT_CLIENTS` deliveries a write.
+    All,
+}
+
+impl Listeners {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Map => "each watching one of 10 cities where the writes land in turn",
+            Self::All => "every one of them shown every write",
+        }
+    }
+
+    fn query(self, listener: usize) -> String {
+        match self {
+            Self::Map => {
+                let (lat, lon) = CITIES[listener % CITIES.len()];
+                format!(
+                    "topics=nodes&bbox={},{},{},{}",
+                    lon - 0.15,
+                    lat - 0.1,
+                    lon + 0.15,
+                    lat + 0.1
+                )
+            }
+            Self::All => "topics=nodes&bbox=5,47,15,55".to_owned(),
+        }
+    }
+
+    fn location(self, write: u64) -> (f64, f64) {
+        let (lat, lon) = CITIES[(write % CITIES.len() as u64) as usize];
+        // Spread within the city, so writes do not all share one spot.
+        let k = (write / CITIES.len() as u64 % 100) as f64;
+        (
+            lat + (k % 10.0 - 5.0) * 0.005,
+            lon + (k / 10.0 - 5.0) * 0.008,
+        )
+    }
+
+    /// Deliveries per write.
+    fn reach(self) -> u64 {
+        match self {
+            Self::Map => (FANOUT_CLIENTS / CITIES.len()) as u64,
+            Self::All => FANOUT_CLIENTS as u64,
+        }
+    }
+}
+
 /// auth, geo and relay in this process, feed as its own; returns (p50, p99, samples) in ms.
-async fn write_to_screen(rate: u64) -> (f64, f64, usize) {
+async fn write_to_screen(rate: u64, listeners: Listeners) -> (f64, f64, usize) {
     let env = gewebe_testkit::TestEnv::from_env();
     let none = Env::from_pairs(Vec::<(String, String)>::new());
     let mut migrators = gewebe_auth::migrators().unwrap();
@@ -688,19 +802,17 @@ async fn write_to_screen(rate: u64) -> (f64, f64, usize) {
     let counter = Arc::new(AtomicU64::new(0));
     let stamps = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut readers = Vec::new();
-    for chunk in 0..FANOUT_CLIENTS / 100 {
-        let opened = futures::future::join_all(
-            (0..100).map(|_| open_sse(feed.1, "topics=nodes&bbox=13,52,14,53")),
-        )
-        .await;
-        for (i, s) in opened.into_iter().enumerate() {
-            let sample = (chunk * 100 + i) % 100 == 0;
-            readers.push(tokio::spawn(count_events(
-                s,
-                counter.clone(),
-                sample.then(|| stamps.clone()),
-            )));
-        }
+    // The listeners reach the feed as Caddy forwards them: HTTP/2 streams sharing connections.
+    let queries: Vec<String> = (0..FANOUT_CLIENTS).map(|i| listeners.query(i)).collect();
+    for (i, stream) in open_h2c(feed.1, &queries).await.into_iter().enumerate() {
+        // One sampled stream per city (the first ten): in the map layout every write is sampled
+        // exactly once.
+        let sample = i < CITIES.len();
+        readers.push(tokio::spawn(count_events(
+            h2_chunks(stream),
+            counter.clone(),
+            sample.then(|| stamps.clone()),
+        )));
     }
     let url = geo.url("/geo/nodes");
     let writes = rate * WRITE_SECS;
@@ -715,6 +827,7 @@ async fn write_to_screen(rate: u64) -> (f64, f64, usize) {
             in_flight.clone(),
             post_ms.clone(),
         );
+        let (lat, lon) = listeners.location(i);
         async move {
             let permit = permit.acquire_owned().await.unwrap();
             tokio::spawn(async move {
@@ -726,7 +839,7 @@ async fn write_to_screen(rate: u64) -> (f64, f64, usize) {
                 let r = http
                     .post(url)
                     .bearer_auth(token)
-                    .json(&json!({"kind": "place", "title": format!("sent_us={sent} n{i}"), "location": {"lat": 52.5, "lon": 13.4}}))
+                    .json(&json!({"kind": "place", "title": format!("sent_us={sent} n{i}"), "location": {"lat": lat, "lon": lon}}))
                     .send()
                     .await
                     .unwrap();
@@ -741,7 +854,7 @@ async fn write_to_screen(rate: u64) -> (f64, f64, usize) {
         "writes sent in {:.1} s",
         write_started.elapsed().as_secs_f64()
     );
-    until_count(&counter, writes * FANOUT_CLIENTS as u64).await;
+    until_count(&counter, writes * listeners.reach()).await;
     eprintln!(
         "all delivered after {:.1} s",
         write_started.elapsed().as_secs_f64()
@@ -782,10 +895,11 @@ fn main() {
         }),
         // Only the write-to-screen part, for looking into it.
         Some("latency") => {
-            for rate in write_rates() {
-                let (p50, p99, n) = runtime.block_on(write_to_screen(rate));
+            for (rate, listeners) in write_runs() {
+                let (p50, p99, n) = runtime.block_on(write_to_screen(rate, listeners));
                 println!(
-                    "write → screen at {rate}/s: p50 {p50:.2} ms, p99 {p99:.2} ms ({n} samples)"
+                    "write → screen at {rate}/s ({}): p50 {p50:.2} ms, p99 {p99:.2} ms ({n} samples)",
+                    listeners.describe()
                 );
             }
         }

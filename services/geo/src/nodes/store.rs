@@ -62,7 +62,8 @@ pub struct NewNode<'a> {
     pub h3: i64,
 }
 
-/// `Ok(None)` when the owner already has a `home` node.
+/// `Ok(None)` when the owner already has a `home` node. The tile change log gets the new position
+/// in the same statement: one statement less on the busiest write.
 pub async fn insert(conn: &mut PgConnection, n: &NewNode<'_>) -> sqlx::Result<Option<NodeRow>> {
     let sql = format!(
         "WITH n AS ( \
@@ -71,6 +72,8 @@ pub async fn insert(conn: &mut PgConnection, n: &NewNode<'_>) -> sqlx::Result<Op
                    ST_SetSRID(ST_MakePoint($10, $9), 4326), $11) \
            ON CONFLICT (owner_id) WHERE kind = 'home' DO NOTHING \
            RETURNING * \
+         ), changed AS ( \
+           INSERT INTO geo.tile_changes (area) SELECT public_3857 FROM n \
          ) SELECT {} FROM n LEFT JOIN geo.accounts a ON a.id = n.owner_id",
         columns("$2")
     );
@@ -88,9 +91,6 @@ pub async fn insert(conn: &mut PgConnection, n: &NewNode<'_>) -> sqlx::Result<Op
         .bind(n.h3)
         .fetch_optional(&mut *conn)
         .await?;
-    if let Some(r) = &row {
-        changes::record_node(conn, r.id).await?;
-    }
     Ok(row)
 }
 
