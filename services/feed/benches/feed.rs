@@ -160,6 +160,12 @@ async fn open_sse(port: u16, query: &str) -> TcpStream {
     s
 }
 
+/// How to read the table; appended to the results file.
+const NOTES: &str = "
+- **Memory.** Behind Caddy (`versions h2c` in `caddy/Caddyfile`) the streams of many browsers share a few HTTP/2 connections to the feed, and a stream costs the feed what the h2c row says. A client that connects to the feed directly over HTTP/1.1 costs a connection each, mostly hyper's two 8 KiB buffers (read, and response head); no setting of hyper's HTTP/1 server makes them smaller. The bare `axum::serve` row is an endpoint that does nothing on the server every service used before (the feed measured 23.0 KiB per stream on it): `axum::serve` runs every connection through hyper-util's `auto` builder, which holds the HTTP/1 and HTTP/2 state side by side.
+- **Write to screen.** The listeners are HTTP/2 streams, as Caddy forwards them. Everything runs on the same cores: PostgreSQL, PgBouncer, NATS, gewebe-auth, -geo, -relay and -feed, the load generator and the 1,000 listeners. At 500 writes/s the machine is saturated (each row says how many writes/s it completed; in a profile of the map run PostgreSQL and PgBouncer took half of the CPU, the SSE deliveries most of the rest), so the 500/s rows measure a queue; the 250/s row shows the path below saturation. When every listener is shown every write, 500 writes/s are 500,000 deliveries/s, the rate the fan-out row measures as this machine's limit with nothing else running.
+";
+
 /// Streams are HTTP/2 streams when Caddy forwards them (`versions h2c`): Go's transport puts as
 /// many on one connection as the server allows (hyper's 200), then opens the next.
 const H2_STREAMS_PER_CONNECTION: usize = 200;
@@ -506,7 +512,7 @@ async fn bench() {
     writeln!(md, "# Feed benchmark\n").unwrap();
     writeln!(
         md,
-        "`cargo xtask bench feed` on {} cores; gewebe-feed as its own process, NATS JetStream and Redis on the same machine; clients are raw TCP (SSE) and tokio-tungstenite (WebSocket) in the benchmark process.\n",
+        "`cargo xtask bench feed` on {} cores; gewebe-feed as its own process, NATS JetStream and Redis on the same machine; clients are raw TCP or hyper's HTTP/2 client (SSE) and tokio-tungstenite (WebSocket) in the benchmark process; auth, geo and relay run in the benchmark process for the write-to-screen rows.\n",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     )
     .unwrap();
@@ -607,9 +613,14 @@ async fn bench() {
 
     // 3. Write to screen.
     for (rate, listeners) in write_runs() {
-        let (p50, p99, samples) = write_to_screen(rate, listeners).await;
+        let Screen {
+            p50_ms,
+            p99_ms,
+            samples,
+            writes_per_s,
+        } = write_to_screen(rate, listeners).await;
         println!(
-            "write → screen at {rate}/s with {FANOUT_CLIENTS} streams ({}): p50 {p50:.2} ms, p99 {p99:.2} ms ({samples} samples)",
+            "write → screen at {rate}/s with {FANOUT_CLIENTS} streams ({}): p50 {p50_ms:.2} ms, p99 {p99_ms:.2} ms ({samples} samples, {writes_per_s:.0} writes/s completed)",
             listeners.describe()
         );
         let target = match (rate, listeners) {
@@ -617,8 +628,9 @@ async fn bench() {
             (500, Listeners::All) => "(worst case: 500,000 deliveries/s)",
             _ => "(below saturation, for comparison)",
         };
-        writeln!(md, "| `POST /geo/nodes` → SSE receipt at {rate}/s, {FANOUT_CLIENTS} streams open, {}: p50 / p99 ({samples} receipts on 10 sampled streams) | {p50:.2} ms / {p99:.2} ms | — | — | {target} |", listeners.describe()).unwrap();
+        writeln!(md, "| `POST /geo/nodes` → SSE receipt at {rate}/s ({writes_per_s:.0}/s completed), {FANOUT_CLIENTS} streams open, {}: p50 / p99 ({samples} receipts on 10 sampled streams) | {p50_ms:.2} ms / {p99_ms:.2} ms | — | — | {target} |", listeners.describe()).unwrap();
     }
+    md.push_str(NOTES);
     print!("{md}");
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/results/feed.md");
     std::fs::write(path, md).unwrap();
@@ -693,8 +705,17 @@ impl Listeners {
     }
 }
 
-/// auth, geo and relay in this process, feed as its own; returns (p50, p99, samples) in ms.
-async fn write_to_screen(rate: u64, listeners: Listeners) -> (f64, f64, usize) {
+/// What a write-to-screen run measured.
+struct Screen {
+    p50_ms: f64,
+    p99_ms: f64,
+    samples: usize,
+    /// Writes the machine completed per second (below `rate` when it cannot keep up).
+    writes_per_s: f64,
+}
+
+/// auth, geo and relay in this process, feed as its own.
+async fn write_to_screen(rate: u64, listeners: Listeners) -> Screen {
     let env = gewebe_testkit::TestEnv::from_env();
     let none = Env::from_pairs(Vec::<(String, String)>::new());
     let mut migrators = gewebe_auth::migrators().unwrap();
@@ -850,10 +871,10 @@ async fn write_to_screen(rate: u64, listeners: Listeners) -> (f64, f64, usize) {
         }
     })
     .await;
-    eprintln!(
-        "writes sent in {:.1} s",
-        write_started.elapsed().as_secs_f64()
-    );
+    // The last POSTs are still in flight when the loop ends: wait for their permits.
+    let _all = in_flight.acquire_many(64).await.unwrap();
+    let writes_per_s = writes as f64 / write_started.elapsed().as_secs_f64();
+    eprintln!("{writes_per_s:.0} writes/s completed");
     until_count(&counter, writes * listeners.reach()).await;
     eprintln!(
         "all delivered after {:.1} s",
@@ -872,7 +893,12 @@ async fn write_to_screen(rate: u64, listeners: Listeners) -> (f64, f64, usize) {
     let mut lat = std::mem::take(&mut *stamps.lock().unwrap());
     lat.sort_by(f64::total_cmp);
     drop((feed, relay, geo, auth));
-    (percentile(&lat, 0.5), percentile(&lat, 0.99), lat.len())
+    Screen {
+        p50_ms: percentile(&lat, 0.5),
+        p99_ms: percentile(&lat, 0.99),
+        samples: lat.len(),
+        writes_per_s,
+    }
 }
 
 fn main() {
@@ -896,10 +922,14 @@ fn main() {
         // Only the write-to-screen part, for looking into it.
         Some("latency") => {
             for (rate, listeners) in write_runs() {
-                let (p50, p99, n) = runtime.block_on(write_to_screen(rate, listeners));
+                let r = runtime.block_on(write_to_screen(rate, listeners));
                 println!(
-                    "write → screen at {rate}/s ({}): p50 {p50:.2} ms, p99 {p99:.2} ms ({n} samples)",
-                    listeners.describe()
+                    "write → screen at {rate}/s ({}): p50 {:.2} ms, p99 {:.2} ms ({} samples, {:.0} writes/s completed)",
+                    listeners.describe(),
+                    r.p50_ms,
+                    r.p99_ms,
+                    r.samples,
+                    r.writes_per_s
                 );
             }
         }

@@ -75,6 +75,9 @@ pub struct Relay {
 struct Batch {
     published: usize,
     quarantined: usize,
+    /// Rows may still be pending without a notification to come for them: the batch was full, or
+    /// it held back later versions of an aggregate.
+    more: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy, serde::Serialize)]
@@ -165,9 +168,13 @@ impl Relay {
                 sqlx::query("SELECT 1").execute(&mut lock).await?;
                 lock_checked = Instant::now();
             }
+            // Under a steady trickle of writes every batch is small; going on at once would spend a
+            // transaction per batch on finding nothing. The next notification (buffered if it came
+            // during the batch) starts the next batch, which also marks this one's rows published;
+            // when none comes, the poll interval does.
             match self.round().await {
-                Ok(n) if n > 0 => backoff.reset(),
-                Ok(_) => {
+                Ok((_, true)) => backoff.reset(),
+                Ok((_, false)) => {
                     backoff.reset();
                     tokio::select! {
                         notification = listener.recv() => {
@@ -208,9 +215,10 @@ impl Relay {
         }
     }
 
-    /// One batch from every schema; returns the rows handled.
-    pub async fn round(&self) -> Result<usize, RelayError> {
-        let mut handled = 0;
+    /// One batch from every schema; returns the rows handled, and whether to go on at once rather
+    /// than wait for the next notification.
+    async fn round(&self) -> Result<(usize, bool), RelayError> {
+        let (mut handled, mut more) = (0, false);
         for schema in &self.schemas {
             let started = Instant::now();
             let batch = self.batch(schema).await?;
@@ -220,8 +228,9 @@ impl Relay {
                     .observe(started.elapsed().as_secs_f64());
             }
             handled += batch.published + batch.quarantined;
+            more |= batch.more;
         }
-        Ok(handled)
+        Ok((handled, more))
     }
 
     fn take_acked(&self, schema: &SchemaSql) -> Vec<i64> {
@@ -260,11 +269,13 @@ impl Relay {
             return Ok(Batch::default());
         }
         // One row per aggregate: the next version waits for the next batch, after this one's ack.
+        let fetched = rows.len();
         let mut aggregates = HashSet::new();
         let rows: Vec<Row> = rows
             .into_iter()
             .filter(|r| aggregates.insert(r.aggregate_id))
             .collect();
+        let more = fetched as i64 >= self.config.batch_size || rows.len() < fetched;
 
         let mut poison: Vec<(Row, String)> = Vec::new();
         let mut in_flight = Vec::with_capacity(rows.len());
@@ -350,6 +361,7 @@ impl Relay {
             None => Ok(Batch {
                 published: acked.len(),
                 quarantined,
+                more,
             }),
         }
     }
