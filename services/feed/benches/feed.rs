@@ -163,6 +163,7 @@ async fn open_sse(port: u16, query: &str) -> TcpStream {
 /// How to read the table; appended to the results file.
 const NOTES: &str = "
 - **Memory.** Behind Caddy (`versions h2c` in `caddy/Caddyfile`) the streams of many browsers share a few HTTP/2 connections to the feed, and a stream costs the feed what the h2c row says. A client that connects to the feed directly over HTTP/1.1 costs a connection each, mostly hyper's two 8 KiB buffers (read, and response head); no setting of hyper's HTTP/1 server makes them smaller. The bare `axum::serve` row is an endpoint that does nothing on the server every service used before (the feed measured 23.0 KiB per stream on it): `axum::serve` runs every connection through hyper-util's `auto` builder, which holds the HTTP/1 and HTTP/2 state side by side.
+- **The price of h2c.** The same events cost more CPU per delivery over HTTP/2: every stream has its own task in hyper, all streams of a connection share one lock in the h2 crate, and frames are copied into the connection's buffer; over HTTP/1.1 a delivery is one `writev` on the stream's own socket. So h2c buys about a sixth of the memory per open stream with a lower fan-out ceiling (the second fan-out row). Most map viewers see few events a minute, which makes memory the limit of an instance first; an instance that must fan out heavily to few streams is better served over HTTP/1.1 (drop the `transport` block in `caddy/Caddyfile`).
 - **Write to screen.** The listeners are HTTP/2 streams, as Caddy forwards them. Everything runs on the same cores: PostgreSQL, PgBouncer, NATS, gewebe-auth, -geo, -relay and -feed, the load generator and the 1,000 listeners. At 500 writes/s the machine is saturated (each row says how many writes/s it completed; in a profile of the map run PostgreSQL and PgBouncer took half of the CPU, the SSE deliveries most of the rest), so the 500/s rows measure a queue; the 250/s row shows the path below saturation. When every listener is shown every write, 500 writes/s are 500,000 deliveries/s, the rate the fan-out row measures as this machine's limit with nothing else running.
 ";
 
@@ -505,41 +506,42 @@ async fn memory(js: &async_nats::jetstream::Context, md: &mut String) {
     drop(bare);
 }
 
-async fn bench() {
-    let env = gewebe_testkit::TestEnv::from_env();
-    let js = async_nats::jetstream::new(async_nats::connect(&env.nats_url).await.unwrap());
-    let mut md = String::new();
-    writeln!(md, "# Feed benchmark\n").unwrap();
-    writeln!(
-        md,
-        "`cargo xtask bench feed` on {} cores; gewebe-feed as its own process, NATS JetStream and Redis on the same machine; clients are raw TCP or hyper's HTTP/2 client (SSE) and tokio-tungstenite (WebSocket) in the benchmark process; auth, geo and relay run in the benchmark process for the write-to-screen rows.\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-    )
-    .unwrap();
-    writeln!(md, "| measure | value | baseline | ratio | target |").unwrap();
-    writeln!(md, "|---|---|---|---|---|").unwrap();
-
-    memory(&js, &mut md).await;
-
-    // 2. Fan-out: feed vs nats-server WebSocket, same clients, payloads and rate.
+/// Part 2, the feed's side of the fan-out: `FANOUT_CLIENTS` streams over HTTP/1.1 connections or
+/// h2c (as Caddy forwards them), `FANOUT_EVENTS` published at `FANOUT_RATE`; returns deliveries/s
+/// and deliveries.
+async fn feed_fanout(
+    js: &async_nats::jetstream::Context,
+    payloads: &[Envelope],
+    h2c: bool,
+) -> (f64, u64) {
     let prefix = gewebe_testkit::nats_prefix();
-    stream_for(&js, &prefix).await;
+    stream_for(js, &prefix).await;
     let feed = spawn_feed(&prefix, "http://127.0.0.1:9/.well-known/jwks.json");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let counter = Arc::new(AtomicU64::new(0));
     let mut readers = Vec::new();
-    for _ in 0..FANOUT_CLIENTS / 100 {
-        let opened =
-            futures::future::join_all((0..100).map(|_| open_sse(feed.1, "topics=nodes"))).await;
-        for s in opened {
+    if h2c {
+        let queries = vec!["topics=nodes".to_owned(); FANOUT_CLIENTS];
+        for stream in open_h2c(feed.1, &queries).await {
             readers.push(tokio::spawn(count_events(
-                tcp_chunks(s),
+                h2_chunks(stream),
                 counter.clone(),
                 None,
             )));
         }
+    } else {
+        for _ in 0..FANOUT_CLIENTS / 100 {
+            let opened =
+                futures::future::join_all((0..100).map(|_| open_sse(feed.1, "topics=nodes"))).await;
+            for s in opened {
+                readers.push(tokio::spawn(count_events(
+                    tcp_chunks(s),
+                    counter.clone(),
+                    None,
+                )));
+            }
+        }
     }
-    let payloads: Vec<Envelope> = (0..FANOUT_EVENTS).map(envelope).collect();
     let want = FANOUT_EVENTS * FANOUT_CLIENTS as u64;
     let started = Instant::now();
     steady(FANOUT_RATE, FANOUT_EVENTS, |i| {
@@ -559,13 +561,34 @@ async fn bench() {
     })
     .await;
     let done = until_count(&counter, want).await;
-    let feed_rate = counter.load(Ordering::Relaxed) as f64 / (done - started).as_secs_f64();
-    let feed_delivered = counter.load(Ordering::Relaxed);
+    let delivered = counter.load(Ordering::Relaxed);
     for r in readers {
         r.abort();
     }
-    drop(feed);
+    (delivered as f64 / (done - started).as_secs_f64(), delivered)
+}
 
+async fn bench() {
+    let env = gewebe_testkit::TestEnv::from_env();
+    let js = async_nats::jetstream::new(async_nats::connect(&env.nats_url).await.unwrap());
+    let mut md = String::new();
+    writeln!(md, "# Feed benchmark\n").unwrap();
+    writeln!(
+        md,
+        "`cargo xtask bench feed` on {} cores; gewebe-feed as its own process, NATS JetStream and Redis on the same machine; clients are raw TCP or hyper's HTTP/2 client (SSE) and tokio-tungstenite (WebSocket) in the benchmark process; auth, geo and relay run in the benchmark process for the write-to-screen rows.\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    )
+    .unwrap();
+    writeln!(md, "| measure | value | baseline | ratio | target |").unwrap();
+    writeln!(md, "|---|---|---|---|---|").unwrap();
+
+    memory(&js, &mut md).await;
+
+    // 2. Fan-out: feed vs nats-server WebSocket, same clients, payloads and rate.
+    let payloads: Vec<Envelope> = (0..FANOUT_EVENTS).map(envelope).collect();
+    let want = FANOUT_EVENTS * FANOUT_CLIENTS as u64;
+    let (feed_rate, feed_delivered) = feed_fanout(&js, &payloads, false).await;
+    let (h2c_rate, h2c_delivered) = feed_fanout(&js, &payloads, true).await;
     let ws = nats_ws().await;
     let nc = async_nats::connect(format!("nats://127.0.0.1:{}", ws.port))
         .await
@@ -602,12 +625,19 @@ async fn bench() {
     }
     drop(ws);
     println!(
-        "fan-out: feed {feed_rate:.0} deliveries/s ({feed_delivered} of {want}); nats-server WebSocket {ws_rate:.0}/s ({ws_delivered} of {want})"
+        "fan-out: feed {feed_rate:.0} deliveries/s ({feed_delivered} of {want}), over h2c {h2c_rate:.0}/s ({h2c_delivered} of {want}); nats-server WebSocket {ws_rate:.0}/s ({ws_delivered} of {want})"
     );
     writeln!(
         md,
-        "| fan-out: {FANOUT_EVENTS} events at {FANOUT_RATE}/s to {FANOUT_CLIENTS} clients (delivered {feed_delivered} of {want} / {ws_delivered} of {want}) | {feed_rate:.0} deliveries/s | nats-server WebSocket: {ws_rate:.0}/s | {:.2}× | ≥ 1.0× |",
+        "| fan-out: {FANOUT_EVENTS} events at {FANOUT_RATE}/s to {FANOUT_CLIENTS} clients, HTTP/1.1: one connection each (delivered {feed_delivered} of {want} / {ws_delivered} of {want}) | {feed_rate:.0} deliveries/s | nats-server WebSocket: {ws_rate:.0}/s | {:.2}× | ≥ 1.0× |",
         feed_rate / ws_rate
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| fan-out, the same over h2c as Caddy forwards them ({} connections; delivered {h2c_delivered} of {want}) | {h2c_rate:.0} deliveries/s | nats-server WebSocket: {ws_rate:.0}/s | {:.2}× | ≥ 1.0× |",
+        FANOUT_CLIENTS.div_ceil(H2_STREAMS_PER_CONNECTION),
+        h2c_rate / ws_rate
     )
     .unwrap();
 
