@@ -6,6 +6,7 @@
 
 mod backends;
 mod install;
+mod nats_sweep;
 mod sh;
 mod stack;
 mod test;

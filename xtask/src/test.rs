@@ -173,6 +173,12 @@ fn backends_for_tests(root: &Path) -> Result<Vec<(String, String)>> {
         d.start(&mut cmd, Duration::from_secs(15))?;
         format!("nats://127.0.0.1:{}", d.port)
     };
+    if let Some(addr) = nats_url.strip_prefix("nats://") {
+        let swept = crate::nats_sweep::sweep_test_streams(addr);
+        if swept > 0 {
+            eprintln!("xtask: deleted {swept} JetStream streams of earlier runs");
+        }
+    }
     let redis_url = if sh::port_open(6379) {
         "redis://127.0.0.1:6379".to_owned()
     } else {

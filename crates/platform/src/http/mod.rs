@@ -1,6 +1,7 @@
 //! The HTTP stack every service runs behind, and the server loop with graceful shutdown.
 
 pub mod client_ip;
+mod coalesce;
 pub mod context;
 pub mod extract;
 pub mod health;

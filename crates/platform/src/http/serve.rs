@@ -66,7 +66,7 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, router: Router, stop: Canc
         // hyper's defaults: 200 streams per connection (Caddy opens another connection beyond).
         let connection = conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
-            .serve_connection(io, service);
+            .serve_connection(super::coalesce::Coalesce::new(io), service);
         let mut connection = std::pin::pin!(connection);
         tokio::select! {
             result = connection.as_mut() => result,
