@@ -17,12 +17,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tower::Service as _;
 
-/// A client that has not sent its request head after this long is dropped (slowloris).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// A new connection that has sent nothing after this long is dropped. (No timeout for request
+/// heads after that: hyper's would also close idle keep-alive connections, racing the proxy's next
+/// request on them; slow clients are Caddy's to cut.)
+const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(30);
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Accepts until `stop` fires, then asks every open connection to finish its current requests
-/// and waits for them. Cancel the returned future to cut them off.
+/// and waits for them. Dropping the future stops the waiting; connections still open then end
+/// with the process.
 pub(super) async fn serve(listener: TcpListener, router: Router, stop: CancellationToken) {
     let connections = TaskTracker::new();
     loop {
@@ -52,7 +55,7 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, router: Router, stop: Canc
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "setting TCP_NODELAY failed");
     }
-    let h2 = match tokio::time::timeout(HEADER_TIMEOUT, speaks_h2(&tcp)).await {
+    let h2 = match tokio::time::timeout(FIRST_BYTES_TIMEOUT, speaks_h2(&tcp)).await {
         Ok(Ok(h2)) => h2,
         Ok(Err(_)) | Err(_) => return,
     };
@@ -76,11 +79,9 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, router: Router, stop: Canc
             }
         }
     } else {
-        let mut builder = conn::http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT);
-        let connection = builder.serve_connection(io, service).with_upgrades();
+        let connection = conn::http1::Builder::new()
+            .serve_connection(io, service)
+            .with_upgrades();
         let mut connection = std::pin::pin!(connection);
         tokio::select! {
             result = connection.as_mut() => result,
