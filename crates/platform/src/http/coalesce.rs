@@ -100,3 +100,95 @@ impl<T: Write + Unpin> Write for Coalesce<T> {
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::{
+        sync::{
+            Arc,
+            atomic::{AtomicUsize, Ordering},
+        },
+        task::Wake,
+    };
+
+    use super::*;
+
+    /// A socket that takes at most `per_write` bytes a call and records each call.
+    #[derive(Default)]
+    struct Socket {
+        writes: Vec<Vec<u8>>,
+        per_write: usize,
+    }
+
+    impl Write for Socket {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = data.len().min(self.per_write);
+            self.get_mut().writes.push(data[..n].to_vec());
+            Poll::Ready(Ok(n))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn frames_queued_around_a_yield_leave_in_one_write() {
+        let wakes = Arc::new(Wakes::default());
+        let waker = std::task::Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut io = Coalesce::new(Socket {
+            per_write: usize::MAX,
+            ..Socket::default()
+        });
+        let mut io = Pin::new(&mut io);
+
+        assert!(io.as_mut().poll_write(&mut cx, b"frame 1;").is_ready());
+        // The first flush yields (and wakes itself), writing nothing yet.
+        assert!(io.as_mut().poll_flush(&mut cx).is_pending());
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
+        assert!(io.inner.writes.is_empty());
+        // Other streams queue their frames meanwhile; the next flush sends them all at once.
+        assert!(io.as_mut().poll_write(&mut cx, b"frame 2;").is_ready());
+        assert!(io.as_mut().poll_write(&mut cx, b"frame 3;").is_ready());
+        assert!(io.as_mut().poll_flush(&mut cx).is_ready());
+        assert_eq!(io.inner.writes, [b"frame 1;frame 2;frame 3;".to_vec()]);
+        // Nothing buffered: a flush goes straight through.
+        assert!(io.as_mut().poll_flush(&mut cx).is_ready());
+        assert_eq!(wakes.0.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn partial_writes_and_a_full_buffer_lose_nothing() {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut io = Coalesce::new(Socket {
+            per_write: 1000,
+            ..Socket::default()
+        });
+        let mut io = Pin::new(&mut io);
+        let data: Vec<u8> = (0..3 * LIMIT).map(|i| (i % 251) as u8).collect();
+        for chunk in data.chunks(LIMIT / 3) {
+            assert!(io.as_mut().poll_write(&mut cx, chunk).is_ready());
+        }
+        assert!(io.as_mut().poll_shutdown(&mut cx).is_ready());
+        assert_eq!(io.inner.writes.concat(), data);
+        assert!(io.buf.is_empty());
+    }
+}
