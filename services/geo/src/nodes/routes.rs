@@ -162,10 +162,17 @@ pub async fn create(
 
     let id = Uuid::now_v7();
     let mut tx = app.db.begin().await?;
-    let (radius, forgotten) = store::owner_settings(&mut tx, user.id).await?;
-    if forgotten {
-        return Err(Error::Forbidden("this account was deleted"));
-    }
+    // Only a `home` needs its owner's radius before the insert. For the other kinds the insert
+    // itself refuses a deleted account: one statement less on the busiest write.
+    let radius = if req.kind == "home" {
+        let (radius, forgotten) = store::owner_settings(&mut tx, user.id).await?;
+        if forgotten {
+            return Err(Error::Forbidden("this account was deleted"));
+        }
+        radius
+    } else {
+        0
+    };
     let exact = (req.location.lat, req.location.lon);
     let public = public_position(&app, id, &req.kind, radius, exact);
     let h3 = h3_of(public)?;
@@ -180,12 +187,18 @@ pub async fn create(
         public_location: public,
         h3,
     };
-    let row = store::insert(&mut tx, &new)
-        .await?
-        .ok_or_else(|| Error::Conflict {
-            code: "home_exists",
-            detail: "you already have a home node; move it with PATCH instead".into(),
-        })?;
+    let Some(row) = store::insert(&mut tx, &new).await? else {
+        // Nothing inserted: the account was deleted, or it has its home already.
+        let (_, forgotten) = store::owner_settings(&mut tx, user.id).await?;
+        return Err(if forgotten {
+            Error::Forbidden("this account was deleted")
+        } else {
+            Error::Conflict {
+                code: "home_exists",
+                detail: "you already have a home node; move it with PATCH instead".into(),
+            }
+        });
+    };
     app.outbox
         .record(&mut tx, &events::node_created(&row, user.id)?)
         .await?;

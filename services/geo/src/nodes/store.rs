@@ -62,14 +62,15 @@ pub struct NewNode<'a> {
     pub h3: i64,
 }
 
-/// `Ok(None)` when the owner already has a `home` node. The tile change log gets the new position
+/// `Ok(None)` when the owner already has a `home` node or was deleted. The tile change log gets the new position
 /// in the same statement: one statement less on the busiest write.
 pub async fn insert(conn: &mut PgConnection, n: &NewNode<'_>) -> sqlx::Result<Option<NodeRow>> {
     let sql = format!(
         "WITH n AS ( \
            INSERT INTO geo.nodes (id, owner_id, kind, title, description, tags, location, public_location, h3) \
-           VALUES ($1, $2, $3, $4, $5, $6, ST_SetSRID(ST_MakePoint($8, $7), 4326), \
-                   ST_SetSRID(ST_MakePoint($10, $9), 4326), $11) \
+           SELECT $1, $2, $3, $4, $5, $6, ST_SetSRID(ST_MakePoint($8, $7), 4326), \
+                  ST_SetSRID(ST_MakePoint($10, $9), 4326), $11 \
+           WHERE NOT EXISTS (SELECT 1 FROM geo.accounts WHERE id = $2 AND forgotten) \
            ON CONFLICT (owner_id) WHERE kind = 'home' DO NOTHING \
            RETURNING * \
          ), changed AS ( \
