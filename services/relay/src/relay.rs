@@ -173,8 +173,8 @@ impl Relay {
             // during the batch) starts the next batch, which also marks this one's rows published;
             // when none comes, the poll interval does.
             match self.round().await {
-                Ok((_, true)) => backoff.reset(),
-                Ok((_, false)) => {
+                Ok(true) => backoff.reset(),
+                Ok(false) => {
                     backoff.reset();
                     tokio::select! {
                         notification = listener.recv() => {
@@ -215,10 +215,10 @@ impl Relay {
         }
     }
 
-    /// One batch from every schema; returns the rows handled, and whether to go on at once rather
-    /// than wait for the next notification.
-    async fn round(&self) -> Result<(usize, bool), RelayError> {
-        let (mut handled, mut more) = (0, false);
+    /// One batch from every schema; returns whether to go on at once rather than wait for the
+    /// next notification.
+    async fn round(&self) -> Result<bool, RelayError> {
+        let mut more = false;
         for schema in &self.schemas {
             let started = Instant::now();
             let batch = self.batch(schema).await?;
@@ -227,10 +227,9 @@ impl Relay {
                     .batch_duration
                     .observe(started.elapsed().as_secs_f64());
             }
-            handled += batch.published + batch.quarantined;
             more |= batch.more;
         }
-        Ok((handled, more))
+        Ok(more)
     }
 
     fn take_acked(&self, schema: &SchemaSql) -> Vec<i64> {

@@ -8,7 +8,7 @@
 //! connection (`cargo xtask bench feed` measures it). Peeking at the first bytes and spawning only
 //! the protocol the client speaks keeps each task as small as hyper makes it.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, pin::Pin, time::Duration};
 
 use axum::{Router, extract::ConnectInfo};
 use hyper::{body::Incoming, server::conn, service::service_fn};
@@ -70,30 +70,33 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, router: Router, stop: Canc
         let connection = conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .serve_connection(super::coalesce::Coalesce::new(io), service);
-        let mut connection = std::pin::pin!(connection);
-        tokio::select! {
-            result = connection.as_mut() => result,
-            () = stop.cancelled() => {
-                connection.as_mut().graceful_shutdown();
-                connection.await
-            }
-        }
+        until_drained(connection, &stop, |c| c.graceful_shutdown()).await
     } else {
         let connection = conn::http1::Builder::new()
             .serve_connection(io, service)
             .with_upgrades();
-        let mut connection = std::pin::pin!(connection);
-        tokio::select! {
-            result = connection.as_mut() => result,
-            () = stop.cancelled() => {
-                connection.as_mut().graceful_shutdown();
-                connection.await
-            }
-        }
+        until_drained(connection, &stop, |c| c.graceful_shutdown()).await
     };
     if let Err(e) = result {
         // Clients hanging up mid-response are routine; nothing to act on.
         tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Runs a connection; once `stop` fires, asks it to finish its open requests and waits for that.
+/// (hyper's HTTP/1 and HTTP/2 connections share no trait for `graceful_shutdown`.)
+async fn until_drained<C: Future>(
+    connection: C,
+    stop: &CancellationToken,
+    graceful_shutdown: fn(Pin<&mut C>),
+) -> C::Output {
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        output = connection.as_mut() => output,
+        () = stop.cancelled() => {
+            graceful_shutdown(connection.as_mut());
+            connection.await
+        }
     }
 }
 

@@ -62,8 +62,8 @@ pub struct NewNode<'a> {
     pub h3: i64,
 }
 
-/// `Ok(None)` when the owner already has a `home` node or was deleted. The tile change log gets the new position
-/// in the same statement: one statement less on the busiest write.
+/// `Ok(None)` when the owner already has a `home` node or was deleted. The tile change log gets
+/// the new position in the same statement: one statement less on the busiest write.
 pub async fn insert(conn: &mut PgConnection, n: &NewNode<'_>) -> sqlx::Result<Option<NodeRow>> {
     let sql = format!(
         "WITH n AS ( \
