@@ -3,7 +3,8 @@
 //! - **One active relay.** Instances compete for a session advisory lock on a direct connection
 //!   (PgBouncer would drop it); the holder publishes, the others wait and take over within one poll
 //!   interval when it dies (its session ends, the lock goes with it). Order is simple to reason
-//!   about with one publisher, and two instances never interleave.
+//!   about with one publisher, and two instances never interleave. The leader reads and marks its
+//!   batches on that same session.
 //! - **Order per aggregate.** A batch holds at most one row per aggregate and is fully acknowledged
 //!   before the next batch is read, so version n+1 is only sent after version n was acked.
 //! - **No loss, no double effect.** A row is marked published only after JetStream's ack; every
@@ -64,8 +65,8 @@ pub struct Relay {
     pub config: RelayConfig,
     pub metrics: RelayMetrics,
     pub state: Arc<RelayState>,
-    /// Acknowledged rows per schema, marked published in the same transaction that reads the next
-    /// batch (one round trip less per batch). If the process dies first they are sent again and
+    /// Acknowledged rows per schema, marked published by the statement that reads the next batch
+    /// (one round trip less per batch). If the process dies first they are sent again and
     /// JetStream drops them as duplicates.
     pub acked: std::sync::Mutex<std::collections::HashMap<String, Vec<i64>>>,
 }
@@ -151,28 +152,28 @@ impl Relay {
 
     async fn relay_while_leader(
         &self,
-        mut lock: PgConnection,
+        mut session: PgConnection,
         shutdown: &Shutdown,
         backoff: &mut Backoff,
     ) -> Result<(), RelayError> {
         self.provision().await?;
+        // The marks are bookkeeping that a crash may lose: the rows are sent again and JetStream
+        // drops the copies by `Nats-Msg-Id`. So the leader's commits need not wait for the WAL
+        // flush, which was on the path of every event. Only this session is affected.
+        sqlx::query("SET synchronous_commit = off")
+            .execute(&mut session)
+            .await?;
         let mut listener = self.db.listener().await?;
         listener.listen(NOTIFY_CHANNEL).await?;
-        let mut lock_checked = Instant::now();
         loop {
             if shutdown.is_triggered() {
                 return Ok(());
             }
-            if lock_checked.elapsed() >= Duration::from_secs(1) {
-                // The lock lives as long as this session; if the session is gone, so is the lock.
-                sqlx::query("SELECT 1").execute(&mut lock).await?;
-                lock_checked = Instant::now();
-            }
             // Under a steady trickle of writes every batch is small; going on at once would spend a
-            // transaction per batch on finding nothing. The next notification (buffered if it came
+            // round trip per batch on finding nothing. The next notification (buffered if it came
             // during the batch) starts the next batch, which also marks this one's rows published;
             // when none comes, the poll interval does.
-            match self.round().await {
+            match self.round(&mut session).await {
                 Ok(true) => backoff.reset(),
                 Ok(false) => {
                     backoff.reset();
@@ -185,6 +186,9 @@ impl Relay {
                         () = shutdown.cancelled() => return Ok(()),
                     }
                 }
+                // The session holds the lock: if it failed, the lock may be gone with it, so this
+                // instance must compete for the lock again before it publishes anything more.
+                Err(e @ RelayError::Db(_)) => return Err(e),
                 Err(e) => {
                     self.metrics.publish_errors.inc();
                     let delay = backoff.next_delay();
@@ -217,11 +221,11 @@ impl Relay {
 
     /// One batch from every schema; returns whether to go on at once rather than wait for the
     /// next notification.
-    async fn round(&self) -> Result<bool, RelayError> {
+    async fn round(&self, session: &mut PgConnection) -> Result<bool, RelayError> {
         let mut more = false;
         for schema in &self.schemas {
             let started = Instant::now();
-            let batch = self.batch(schema).await?;
+            let batch = self.batch(session, schema).await?;
             if batch.published + batch.quarantined > 0 {
                 self.metrics
                     .batch_duration
@@ -253,16 +257,32 @@ impl Relay {
         Ok(())
     }
 
-    async fn batch(&self, schema: &SchemaSql) -> Result<Batch, RelayError> {
+    /// Reads on the leader's own session, straight to PostgreSQL: one statement that marks the
+    /// previous batch and reads this one, a prepared statement after the first round, and no
+    /// PgBouncer hop (a pooled transaction took four round trips through it: BEGIN, prepare,
+    /// execute, COMMIT). The session is the one holding the lock, so a relay that lost its lock
+    /// with its session cannot read or mark anything either.
+    async fn batch(
+        &self,
+        session: &mut PgConnection,
+        schema: &SchemaSql,
+    ) -> Result<Batch, RelayError> {
         let to_mark = self.take_acked(schema);
-        let rows = {
-            let mut tx = self.db.begin().await?;
-            if !to_mark.is_empty() {
-                schema.mark_published(&mut tx, &to_mark).await?;
+        let rows = match schema
+            .claim(session, &to_mark, self.config.batch_size)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                // Not marked: keep them for the next leader round (or for `flush_marks`).
+                self.acked
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .entry(schema.schema.clone())
+                    .or_default()
+                    .extend_from_slice(&to_mark);
+                return Err(e.into());
             }
-            let rows = schema.pending(&mut tx, self.config.batch_size).await?;
-            tx.commit().await?;
-            rows
         };
         if rows.is_empty() {
             return Ok(Batch::default());

@@ -1,5 +1,5 @@
-//! The relay's SQL, one set per relayed schema. Each function takes the caller's connection (a
-//! pooled transaction from `Db::begin`), so a round trip is one PgBouncer transaction.
+//! The relay's SQL, one set per relayed schema. Each function takes the caller's connection: the
+//! leader's own session for [`SchemaSql::claim`], a pooled transaction from `Db::begin` for the rest.
 
 use gewebe_events::outbox::{OutboxError, sql_for};
 use sqlx::{AssertSqlSafe, FromRow, PgConnection};
@@ -19,7 +19,7 @@ pub struct Row {
 #[derive(Debug, Clone)]
 pub struct SchemaSql {
     pub schema: String,
-    pending: String,
+    claim: String,
     mark_published: String,
     note_failure: String,
     quarantine: String,
@@ -32,7 +32,7 @@ impl SchemaSql {
     pub fn new(schema: &str) -> Result<Self, OutboxError> {
         Ok(Self {
             schema: schema.to_owned(),
-            pending: sql_for(include_str!("../sql/pending.sql"), schema)?,
+            claim: sql_for(include_str!("../sql/claim.sql"), schema)?,
             mark_published: sql_for(include_str!("../sql/mark_published.sql"), schema)?,
             note_failure: sql_for(include_str!("../sql/note_failure.sql"), schema)?,
             quarantine: sql_for(include_str!("../sql/quarantine.sql"), schema)?,
@@ -42,8 +42,15 @@ impl SchemaSql {
         })
     }
 
-    pub async fn pending(&self, conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Row>> {
-        sqlx::query_as(AssertSqlSafe(self.pending.as_str()))
+    /// Marks `acked` published and reads up to `limit` pending rows after them, in one statement.
+    pub async fn claim(
+        &self,
+        conn: &mut PgConnection,
+        acked: &[i64],
+        limit: i64,
+    ) -> sqlx::Result<Vec<Row>> {
+        sqlx::query_as(AssertSqlSafe(self.claim.as_str()))
+            .bind(acked)
             .bind(limit)
             .fetch_all(conn)
             .await

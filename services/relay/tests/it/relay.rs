@@ -202,6 +202,58 @@ async fn two_relays_at_once_publish_exactly_once_in_order_and_fail_over() {
     b.wait().unwrap();
 }
 
+/// The leader reads its batches on the session that holds the lock. When PostgreSQL ends that
+/// session (an operator's `pg_terminate_backend`, a failover), the relay must take the lock again
+/// before it goes on, and lose or repeat nothing.
+#[tokio::test]
+async fn a_leader_whose_session_is_terminated_leads_again_and_loses_nothing() {
+    let env = env().await;
+    let server = gewebe_relay::build(env.config(), Shutdown::new())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let db_name = env.db.name.clone();
+    let terminate = async {
+        let mut admin = env.direct().await;
+        let mut terminated = 0;
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l \
+                 JOIN pg_database d ON d.oid = l.database \
+                 WHERE l.locktype = 'advisory' AND d.datname = $1",
+            )
+            .bind(&db_name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+            terminated += n;
+        }
+        terminated
+    };
+    let (expected, terminated) = tokio::join!(env.write_many(4, 10, 150), terminate);
+    assert!(terminated >= 1, "the leader's session was never found");
+    env.wait_for(600, Duration::from_secs(30)).await;
+    assert_exactly_once_in_order(&env.read_stream().await, &expected);
+    let http = gewebe_testkit::http();
+    let status: Value = gewebe_testkit::eventually(Duration::from_secs(10), || async {
+        let status: Value = http
+            .get(server.url("/relay/status"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (status["leader"] == true).then_some(status)
+    })
+    .await
+    .expect("the relay leads again");
+    assert_eq!(status["schemas"][0]["pending"], 0);
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_stream_with_other_settings_is_reported_not_changed() {
     let env = env().await;
