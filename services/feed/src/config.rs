@@ -32,8 +32,8 @@ pub struct FeedConfig {
     pub max_per_account: usize,
     /// `FEED_MAX_CELLS` — H3 cells one subscription may name (64).
     pub max_cells: usize,
-    /// `FEED_BUFFER` — events an instance keeps for connections that read slower than events come;
-    /// a connection further behind gets `event: lagged` and is closed, and resumes from JetStream
+    /// `FEED_BUFFER` — events one stream may have waiting when it reads slower than its events
+    /// come; a stream further behind gets `event: lagged` and is closed, and resumes from JetStream
     /// (4096).
     pub buffer: usize,
     /// `FEED_TICKET_TTL_SECS` — how long a ticket from `POST /feed/tickets` may wait for its use (30).

@@ -1,6 +1,6 @@
 //! gewebe-feed: the live feed over Server-Sent Events. One JetStream consumer per instance fans out
-//! to every open stream ([`hub`]); each stream filters by topic and area and resumes without gaps
-//! from JetStream ([`stream`]); browsers authenticate with single-use tickets ([`tickets`]).
+//! to the open streams whose topic and area filters match ([`hub`]); each stream resumes without
+//! gaps from JetStream ([`stream`]); browsers authenticate with single-use tickets ([`tickets`]).
 
 pub mod config;
 pub mod error;
@@ -29,7 +29,7 @@ pub struct App {
     pub nats: Nats,
     pub redis: Redis,
     pub verifier: JwtVerifier,
-    pub hub: hub::Hub,
+    pub hub: Arc<hub::Hub>,
     /// Streams this instance may still open.
     pub connections: Arc<tokio::sync::Semaphore>,
     pub accounts: stream::AccountStreams,
@@ -77,7 +77,7 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         nats,
         redis,
         verifier,
-        hub: hub::Hub::new(config.feed.buffer),
+        hub: Arc::new(hub::Hub::new(config.feed.buffer)),
         connections: Arc::new(tokio::sync::Semaphore::new(config.feed.max_connections)),
         accounts: stream::AccountStreams::default(),
         metrics: metrics::FeedMetrics::register(&registry),

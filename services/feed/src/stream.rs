@@ -32,7 +32,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use gewebe_platform::{auth::AuthUser, http::extract::Query};
 use serde::Deserialize;
-use tokio::sync::broadcast;
+use tokio::time::{Instant, Sleep};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -41,6 +41,7 @@ use crate::{
     error::Error,
     event::FeedEvent,
     filter::Filter,
+    hub::{Next, Subscribed},
     tickets::{self, Holder},
 };
 
@@ -158,15 +159,17 @@ pub async fn stream(
         .transpose()?;
 
     // Subscribe before anything else, so the live path holds everything from now on.
-    let live = app.hub.subscribe();
+    let live = app.hub.subscribe(filter);
     app.metrics.opened();
     let expiry = holder.map(|h| expiry_instant(h.expires_at));
-    let pump = Pump {
+    let now = Instant::now();
+    let mut pump = Pump {
         live,
-        filter,
         cursor: 0,
         phase: Phase::Hello(resume),
         expiry,
+        last_write: now,
+        timer: Box::pin(tokio::time::sleep_until(now)),
         shutdown: app.shutdown.clone(),
         _held: Held {
             app: app.clone(),
@@ -175,6 +178,7 @@ pub async fn stream(
         },
         app: app.clone(),
     };
+    pump.arm();
     // The stream is the connection: no task and no queue per client. hyper polls it when the
     // socket can take more, so a client that stops reading leaves its place in the shared fan-out
     // buffer behind, and learns `lagged` when it reads again.
@@ -207,13 +211,13 @@ impl Drop for Held {
 
 /// When a stream authenticated by a token ends: at the token's expiry, minus up to 30 s of jitter
 /// so the streams opened with tokens from one login burst do not all reconnect in the same second.
-fn expiry_instant(expires_at: i64) -> tokio::time::Instant {
+fn expiry_instant(expires_at: i64) -> Instant {
     let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16 % 30);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let secs = u64::try_from(expires_at - now)
         .unwrap_or(0)
         .saturating_sub(jitter);
-    tokio::time::Instant::now() + Duration::from_secs(secs)
+    Instant::now() + Duration::from_secs(secs)
 }
 
 type Messages = std::pin::Pin<
@@ -237,12 +241,16 @@ enum Phase {
 
 struct Pump {
     app: AppState,
-    filter: Filter,
-    live: broadcast::Receiver<Arc<FeedEvent>>,
+    /// This stream's queue in the hub, with its filter.
+    live: Subscribed,
     /// The highest sequence handled (sent or filtered out): what the live path must not repeat.
     cursor: u64,
     phase: Phase,
-    expiry: Option<tokio::time::Instant>,
+    expiry: Option<Instant>,
+    last_write: Instant,
+    /// One timer for the keep-alive and the expiry, armed for whichever comes first. It is moved
+    /// only when it fires, not after every write: a delivery costs no timer update.
+    timer: std::pin::Pin<Box<Sleep>>,
     shutdown: gewebe_platform::Shutdown,
     _held: Held,
 }
@@ -268,6 +276,41 @@ impl Pump {
     /// The next bytes for the socket: an event's frame (rendered once for every stream), a control
     /// event, or a keep-alive comment.
     async fn next(&mut self) -> Option<Bytes> {
+        let frame = self.next_frame().await;
+        self.last_write = Instant::now();
+        frame
+    }
+
+    fn arm(&mut self) {
+        let keepalive = self.last_write + self.app.config.feed.keepalive;
+        let at = self
+            .expiry
+            .map_or(keepalive, |expiry| expiry.min(keepalive));
+        self.timer.as_mut().reset(at);
+    }
+
+    /// The timer fired: the token expired, the stream was quiet for the keep-alive interval, or
+    /// neither any more (it was written to since the timer was armed).
+    fn on_timer(&mut self) -> Option<Bytes> {
+        let now = Instant::now();
+        if self.expiry.is_some_and(|at| now >= at) {
+            self.phase = Phase::Done;
+            return Some(control(
+                "reauth",
+                "the access token expired; reconnect with a fresh ticket",
+                None,
+            ));
+        }
+        let quiet = now >= self.last_write + self.app.config.feed.keepalive;
+        if quiet {
+            self.last_write = now;
+        }
+        self.arm();
+        // A comment keeps proxies from closing a stream that has been quiet for a while.
+        quiet.then(|| Bytes::from_static(b": keep-alive\n\n"))
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
             match &mut self.phase {
                 Phase::Done => return None,
@@ -276,7 +319,7 @@ impl Pump {
                     self.phase = Phase::Live;
                     if let Some(after) = resume {
                         // Boxed: the replay's setup is large and runs once; the live loop stays small.
-                        match Box::pin(start_replay(&self.app, &self.filter, after)).await {
+                        match Box::pin(start_replay(&self.app, self.live.filter(), after)).await {
                             Ok(Start::Replay(messages)) => {
                                 self.app.metrics.replayed();
                                 self.cursor = after;
@@ -314,7 +357,7 @@ impl Pump {
                             self.phase = Phase::Live;
                         }
                         if let Some(e) = FeedEvent::from_message(seq, &message.payload)
-                            && self.filter.matches(&e)
+                            && self.live.filter().matches(&e)
                         {
                             return Some(e.frame.clone());
                         }
@@ -327,35 +370,31 @@ impl Pump {
                     None => self.phase = Phase::Live,
                 },
                 Phase::Live => {
-                    let received = tokio::select! {
-                        received = self.live.recv() => received,
-                        // Quiet for a while: a comment keeps proxies from closing the stream.
-                        () = tokio::time::sleep(self.app.config.feed.keepalive) => {
-                            return Some(Bytes::from_static(b": keep-alive\n\n"));
-                        }
-                        () = until(self.expiry) => {
-                            self.phase = Phase::Done;
-                            return Some(control("reauth", "the access token expired; reconnect with a fresh ticket", None));
-                        }
+                    let live = &self.live;
+                    let next = tokio::select! {
+                        next = std::future::poll_fn(|cx| live.poll_next(cx)) => next,
+                        () = &mut self.timer => match self.on_timer() {
+                            Some(frame) => return Some(frame),
+                            None => continue,
+                        },
                         () = self.shutdown.cancelled() => {
                             self.phase = Phase::Done;
                             return Some(control("shutdown", "this instance is stopping; reconnect", Some(Duration::from_millis(200))));
                         }
                     };
-                    match received {
-                        Ok(e) if e.seq <= self.cursor => {}
-                        Ok(e) => {
+                    match next {
+                        Next::Event(e) if e.seq <= self.cursor => {}
+                        Next::Event(e) => {
                             self.cursor = e.seq;
-                            if e.forgotten.is_some() && e.forgotten == self.filter.account {
+                            // The hub queues `account.forgotten` only for that account's streams.
+                            if e.forgotten.is_some() {
                                 self.phase = Phase::Done;
                                 return Some(control("reauth", "this account was deleted", None));
                             }
-                            if self.filter.matches(&e) {
-                                self.app.metrics.delivered(e.occurred_at);
-                                return Some(e.frame.clone());
-                            }
+                            self.app.metrics.delivered(e.occurred_at);
+                            return Some(e.frame.clone());
                         }
-                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                        Next::Lagged => {
                             self.app.metrics.lagged();
                             self.phase = Phase::Done;
                             return Some(control(
@@ -363,10 +402,6 @@ impl Pump {
                                 "this client read too slowly; reconnect to resume",
                                 None,
                             ));
-                        }
-                        Err(broadcast::error::RecvError::Closed) => {
-                            self.phase = Phase::Done;
-                            return None;
                         }
                     }
                 }
@@ -407,13 +442,6 @@ async fn start_replay(
         return Ok(Start::Caught(state.last_sequence));
     }
     Ok(Start::Replay(Box::pin(consumer.messages().await?)))
-}
-
-async fn until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 pub fn router() -> Router<AppState> {

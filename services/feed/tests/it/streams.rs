@@ -262,24 +262,77 @@ async fn a_forgotten_accounts_streams_end_and_others_go_on() {
 async fn quiet_streams_get_keep_alive_comments() {
     use futures::StreamExt;
     let feed = spawn_with(|c| c.keepalive = Duration::from_millis(300)).await;
+    // Events elsewhere on the map flow past this stream all the while: it still sends nothing, so
+    // it still needs its keep-alives.
+    let resp = feed
+        .http
+        .get(
+            feed.server
+                .url("/feed/stream?topics=nodes&bbox=11.3,48.0,11.8,48.3"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["cache-control"], "no-cache");
+    let mut body = resp.bytes_stream();
+    let publishing = std::sync::atomic::AtomicBool::new(true);
+    let elsewhere = async {
+        for i in 0..40 {
+            feed.publish(&node_at(52.52, 13.405, &format!("Berlin {i}")))
+                .await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        publishing.store(false, std::sync::atomic::Ordering::SeqCst);
+    };
+    let read = async {
+        let mut seen = String::new();
+        let mut comments = 0;
+        while comments < 2 {
+            let chunk = tokio::time::timeout(Duration::from_secs(3), body.next())
+                .await
+                .expect("a keep-alive within 3 s")
+                .unwrap()
+                .unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            comments = seen.matches(": keep-alive\n\n").count();
+        }
+        assert!(
+            publishing.load(std::sync::atomic::Ordering::SeqCst),
+            "the keep-alives came only after the other events stopped"
+        );
+        seen
+    };
+    let ((), seen) = tokio::join!(elsewhere, read);
+    assert!(seen.starts_with("retry: "), "{seen}");
+    assert!(!seen.contains("Berlin"), "{seen}");
+
+    // A stream that is written to more often than the keep-alive interval gets none.
     let resp = feed
         .http
         .get(feed.server.url("/feed/stream?topics=nodes"))
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.headers()["cache-control"], "no-cache");
     let mut body = resp.bytes_stream();
-    let mut seen = String::new();
-    let mut comments = 0;
-    while comments < 2 {
-        let chunk = tokio::time::timeout(Duration::from_secs(3), body.next())
-            .await
-            .expect("a keep-alive within 3 s")
-            .unwrap()
-            .unwrap();
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-        comments = seen.matches(": keep-alive\n\n").count();
-    }
-    assert!(seen.starts_with("retry: "), "{seen}");
+    let publish = async {
+        for i in 0..20 {
+            feed.publish(&node_at(48.137, 11.575, &format!("München {i}")))
+                .await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let read = async {
+        let mut seen = String::new();
+        while seen.matches("event: node.created").count() < 20 {
+            let chunk = tokio::time::timeout(Duration::from_secs(3), body.next())
+                .await
+                .expect("the next event within 3 s")
+                .unwrap()
+                .unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        seen
+    };
+    let ((), seen) = tokio::join!(publish, read);
+    assert!(!seen.contains("keep-alive"), "{seen}");
 }
