@@ -114,7 +114,7 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         config.accounts.argon2_t,
         config.accounts.argon2_p,
     )?;
-    let outbox = gewebe_events::outbox::Outbox::new(SCHEMA)?;
+    let outbox = gewebe_events::outbox::Outbox::new(SCHEMA, db.pool().clone())?;
     let throttle = throttle::Throttle::new(redis.clone(), config.throttle.clone());
     let state = AppState(Arc::new(App {
         db,

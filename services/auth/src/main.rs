@@ -167,12 +167,13 @@ async fn forget(
     operator: uuid::Uuid,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
-    let outbox = gewebe_events::outbox::Outbox::new(gewebe_auth::SCHEMA)?;
+    let outbox = gewebe_events::outbox::Outbox::new(gewebe_auth::SCHEMA, db.pool().clone())?;
     let mut tx = db.begin().await?;
     gewebe_auth::accounts::forget_account(&mut tx, &outbox, account_id, operator)
         .await
         .map_err(|e| format!("{account_id}: {e}"))?;
-    tx.commit().await?;
+    // The process ends right after: the relay may only see the event at its next poll.
+    outbox.commit(tx).await?;
     tracing::info!(%account_id, %operator, "account forgotten");
     Ok(())
 }

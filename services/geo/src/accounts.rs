@@ -110,7 +110,7 @@ async fn updated(
     if before.map_or(0, |b| b.0) != radius {
         refuzz_home(app, &mut tx, e.account_id, radius).await?;
     }
-    tx.commit().await?;
+    app.outbox.commit(tx).await?;
     Ok(true)
 }
 
@@ -132,7 +132,7 @@ pub async fn refuzz_all(app: &AppState) -> Result<u64, HandlerError> {
     for (owner, radius) in &owners {
         let mut tx = app.db.begin().await?;
         refuzz_home(app, &mut tx, *owner, *radius).await?;
-        tx.commit().await?;
+        app.outbox.commit(tx).await?;
     }
     Ok(owners.len() as u64)
 }
@@ -204,7 +204,7 @@ async fn forgotten(
         .bind(e.account_id)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    app.outbox.commit(tx).await?;
     tracing::info!(account_id = %e.account_id, reassigned_nodes = nodes, "forgotten account removed from the map");
     Ok(true)
 }

@@ -150,10 +150,11 @@ async fn state_with(
     let nats = Nats::connect(&config.nats, config::SERVICE).await?;
     let verifier =
         JwtVerifier::new(config.jwt.clone()).map_err(|e| StartError::Http(e.to_string()))?;
+    let outbox = gewebe_events::outbox::Outbox::new(SCHEMA, db.pool().clone())?;
     Ok(AppState(Arc::new(App {
         db,
         nats,
-        outbox: gewebe_events::outbox::Outbox::new(SCHEMA)?,
+        outbox,
         verifier,
         tiles: tiles::TileCache::new(config.geo.tile_cache_entries),
         metrics: metrics::GeoMetrics::register(registry),

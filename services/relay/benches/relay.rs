@@ -72,10 +72,11 @@ impl Bench {
         let mut cfg = DbConfig::new(&db.pooled_url, &db.direct_url);
         cfg.max_connections = 16;
         let pool = Db::connect_lazy(&cfg, "relay-bench").unwrap();
+        let wake_pool = pool.pool().clone();
         Self {
             db,
             pool,
-            outbox: Outbox::new(SCHEMA).unwrap(),
+            outbox: Outbox::new(SCHEMA, wake_pool).unwrap(),
             nats_url: gewebe_testkit::TestEnv::from_env().nats_url,
             prefix: gewebe_testkit::nats_prefix(),
         }
@@ -114,7 +115,7 @@ impl Bench {
         } else {
             self.outbox.record_many(&mut tx, events).await.unwrap();
         }
-        tx.commit().await.unwrap();
+        self.outbox.commit(tx).await.unwrap();
     }
 
     /// `writers` × `per_writer` events, `EVENTS_PER_TX` per transaction, each writer on its own

@@ -128,7 +128,7 @@ pub async fn update(
         json!({ "fields": fields }),
     )
     .await?;
-    tx.commit().await?;
+    app.outbox.commit(tx).await?;
     Ok(with_etag(account))
 }
 
@@ -151,7 +151,7 @@ pub struct ForgetAccepted {
 pub async fn forget(State(app): State<AppState>, user: AuthUser) -> Result<Response, Error> {
     let mut tx = app.db.begin().await?;
     forget_account(&mut tx, &app.outbox, user.id, user.id).await?;
-    tx.commit().await?;
+    app.outbox.commit(tx).await?;
     tracing::info!(account_id = %user.id, "account forgotten");
     let clear = axum::http::HeaderValue::from_static(
         "gewebe_refresh=; HttpOnly; Secure; SameSite=Strict; Path=/auth; Max-Age=0",

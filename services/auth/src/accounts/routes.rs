@@ -119,7 +119,7 @@ pub async fn register(
     .with_current_trace(gewebe_platform::http::context::current_request_id());
     app.outbox.record(&mut tx, &event).await?;
     audit::record(&mut tx, Kind::AccountRegistered, Some(id), None, json!({})).await?;
-    tx.commit().await?;
+    app.outbox.commit(tx).await?;
     tracing::info!(account_id = %id, "account registered");
     Ok((StatusCode::CREATED, Json(account.into())))
 }

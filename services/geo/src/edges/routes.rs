@@ -134,7 +134,7 @@ pub async fn create(
     app.outbox
         .record(&mut tx, &events::edge_created(&row, user.id)?)
         .await?;
-    tx.commit().await?;
+    app.outbox.commit(tx).await?;
     let tag = etag(row.version);
     let mut response = (
         StatusCode::CREATED,
@@ -230,7 +230,7 @@ pub async fn delete(
             .record(&mut tx, &events::edge_deleted(&row, Some(user.id))?)
             .await?;
     }
-    tx.commit().await?;
+    app.outbox.commit(tx).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -202,7 +202,7 @@ pub async fn create(
     app.outbox
         .record(&mut tx, &events::node_created(&row, user.id)?)
         .await?;
-    tx.commit().await?;
+    app.outbox.commit(tx).await?;
     let mut response = with_etag(StatusCode::CREATED, row);
     if let Ok(url) = header::HeaderValue::from_str(&format!("/geo/nodes/{id}")) {
         response.headers_mut().insert(header::LOCATION, url);
@@ -324,7 +324,7 @@ pub async fn update(
     app.outbox
         .record(&mut tx, &events::node_updated(&row, Some(user.id))?)
         .await?;
-    tx.commit().await?;
+    app.outbox.commit(tx).await?;
     Ok(with_etag(StatusCode::OK, row))
 }
 
@@ -350,7 +350,7 @@ pub async fn delete(
     may_change(&user, node.owner_id)?;
     check_version(expected, node.version)?;
     delete_with_edges(&mut tx, &app.outbox, id, Some(user.id)).await?;
-    tx.commit().await?;
+    app.outbox.commit(tx).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

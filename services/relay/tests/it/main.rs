@@ -52,12 +52,13 @@ pub async fn env_with_nats(nats_url: String) -> Env {
     let mut cfg = DbConfig::new(&db.pooled_url, &db.direct_url);
     cfg.max_connections = 20;
     let pool = Db::connect_lazy(&cfg, "relay-test").unwrap();
+    let wake_pool = pool.pool().clone();
     Env {
         db,
         pool,
         prefix: gewebe_testkit::nats_prefix(),
         nats_url,
-        outbox: Outbox::new(SCHEMA).unwrap(),
+        outbox: Outbox::new(SCHEMA, wake_pool).unwrap(),
     }
 }
 
@@ -130,7 +131,7 @@ impl Env {
             .await
             .unwrap();
         self.outbox.record(&mut tx, &envelope).await.unwrap();
-        tx.commit().await.unwrap();
+        self.outbox.commit(tx).await.unwrap();
         envelope
     }
 

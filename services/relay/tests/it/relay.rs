@@ -202,6 +202,51 @@ async fn two_relays_at_once_publish_exactly_once_in_order_and_fail_over() {
     b.wait().unwrap();
 }
 
+/// `Outbox::commit` wakes the relay after the commit: the event is in the stream long before the
+/// relay's next poll would have found it.
+#[tokio::test]
+async fn a_commit_wakes_the_relay_at_once() {
+    let env = env().await;
+    let mut config = env.config();
+    config.relay.poll_interval = Duration::from_secs(60);
+    let server = gewebe_relay::build(config, Shutdown::new())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    let http = gewebe_testkit::http();
+    gewebe_testkit::eventually(Duration::from_secs(10), || async {
+        let status: Value = http
+            .get(server.url("/relay/status"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (status["leader"] == true).then_some(())
+    })
+    .await
+    .expect("the relay leads");
+    // Past its first round: from now on only a notification (or the 60 s poll) starts a batch.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for n in 1..=3 {
+        let started = std::time::Instant::now();
+        env.write(Uuid::now_v7(), 1).await;
+        let arrived = gewebe_testkit::eventually(Duration::from_secs(10), || async {
+            (env.stream_len().await >= n).then_some(())
+        })
+        .await;
+        assert!(arrived.is_some(), "event {n} never arrived");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "event {n} took {:?}: the commit did not wake the relay",
+            started.elapsed()
+        );
+    }
+    server.stop().await.unwrap();
+}
+
 /// The leader reads its batches on the session that holds the lock. When PostgreSQL ends that
 /// session (an operator's `pg_terminate_backend`, a failover), the relay must take the lock again
 /// before it goes on, and lose or repeat nothing.
