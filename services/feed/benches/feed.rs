@@ -4,8 +4,8 @@
 //! 2. fan-out: 1,000 streams, events published to JetStream at a steady rate; events delivered per
 //!    second to all of them, against nats-server's own WebSocket listener delivering the same
 //!    payloads at the same rate to 1,000 WebSocket clients (a second, private nats-server);
-//! 3. write-to-screen: `POST /geo/nodes` at 500/s (gewebe-auth, gewebe-geo, gewebe-relay in this
-//!    process) → SSE receipt, with 1,000 streams open.
+//! 3. write-to-screen: `POST /geo/nodes` at 500/s (gewebe-auth, gewebe-geo and gewebe-relay in a
+//!    child process, the feed in another) → SSE receipt, with 1,000 streams open.
 //!
 //! Clients are raw TCP (SSE) and tokio-tungstenite (WebSocket): cheap enough that 10,000 of them
 //! fit beside the server.
@@ -139,6 +139,26 @@ fn spawn_child(mode: &str, prefix: &str, jwks: &str) -> Child {
         .read_line(&mut line)
         .unwrap();
     Child(child, line.trim().parse().unwrap())
+}
+
+/// The write path's child process; returns it and the line it printed (JWKS URL, geo URL).
+fn spawn_writers(prefix: &str, db: &gewebe_testkit::TestDb) -> (Child, String) {
+    use std::io::BufRead;
+    let env = gewebe_testkit::TestEnv::from_env();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("serve-writers")
+        .env("BENCH_DB_POOLED", &db.pooled_url)
+        .env("BENCH_DB_DIRECT", &db.direct_url)
+        .env("NATS_URL", &env.nats_url)
+        .env("NATS_SUBJECT_PREFIX", prefix)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Child(child, 0), line.trim().to_owned())
 }
 
 /// Opens a raw SSE stream and waits for the feed's greeting.
@@ -575,7 +595,7 @@ async fn bench() {
     writeln!(md, "# Feed benchmark\n").unwrap();
     writeln!(
         md,
-        "`cargo xtask bench feed` on {} cores; gewebe-feed as its own process, NATS JetStream and Redis on the same machine; clients are raw TCP or hyper's HTTP/2 client (SSE) and tokio-tungstenite (WebSocket) in the benchmark process; auth, geo and relay run in the benchmark process for the write-to-screen rows.\n",
+        "`cargo xtask bench feed` on {} cores; gewebe-feed as its own process, NATS JetStream and Redis on the same machine; clients are raw TCP or hyper's HTTP/2 client (SSE) and tokio-tungstenite (WebSocket) in the benchmark process; for the write-to-screen rows auth, geo and relay run in a second child process, and the benchmark process holds only the clients.\n",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     )
     .unwrap();
@@ -744,16 +764,14 @@ struct Screen {
     writes_per_s: f64,
 }
 
-/// auth, geo and relay in this process, feed as its own.
-async fn write_to_screen(rate: u64, listeners: Listeners) -> Screen {
+/// The child process of the write path: gewebe-auth, gewebe-geo and gewebe-relay on the database
+/// and subject prefix the parent chose; prints the URLs of auth and geo, then serves until killed.
+async fn serve_writers() {
+    let db_pooled = std::env::var("BENCH_DB_POOLED").unwrap();
+    let db_direct = std::env::var("BENCH_DB_DIRECT").unwrap();
+    let prefix = std::env::var("NATS_SUBJECT_PREFIX").unwrap();
     let env = gewebe_testkit::TestEnv::from_env();
     let none = Env::from_pairs(Vec::<(String, String)>::new());
-    let mut migrators = gewebe_auth::migrators().unwrap();
-    migrators.extend(gewebe_geo::migrators().unwrap());
-    let db = gewebe_testkit::database(&migrators.iter().collect::<Vec<_>>())
-        .await
-        .unwrap();
-    let prefix = gewebe_testkit::nats_prefix();
     let http_config = gewebe_platform::http::HttpConfig {
         concurrency_limit: 4096,
         ..gewebe_platform::http::HttpConfig::local()
@@ -768,7 +786,7 @@ async fn write_to_screen(rate: u64, listeners: Listeners) -> Screen {
         loki_url: None,
         otlp_endpoint: None,
     };
-    let mut pool = gewebe_platform::db::DbConfig::new(&db.pooled_url, &db.direct_url);
+    let mut pool = gewebe_platform::db::DbConfig::new(&db_pooled, &db_direct);
     pool.max_connections = 16;
     let auth = gewebe_auth::build(
         gewebe_auth::Config {
@@ -836,6 +854,26 @@ async fn write_to_screen(rate: u64, listeners: Listeners) -> Screen {
     .unwrap()
     .spawn()
     .unwrap();
+    println!("{jwks} {}", geo.url(""));
+    let _running = (auth, geo, relay);
+    std::future::pending::<()>().await;
+}
+
+/// The write path (auth, geo, relay) and the feed each run as their own process, as they are
+/// deployed; this process is only the clients: the POSTs and the 1,000 listeners. (With the write
+/// path in this process, its requests queued behind the listeners' reads on the same two worker
+/// threads.)
+async fn write_to_screen(rate: u64, listeners: Listeners) -> Screen {
+    let env = gewebe_testkit::TestEnv::from_env();
+    let mut migrators = gewebe_auth::migrators().unwrap();
+    migrators.extend(gewebe_geo::migrators().unwrap());
+    let db = gewebe_testkit::database(&migrators.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    let prefix = gewebe_testkit::nats_prefix();
+    let (writers, urls) = spawn_writers(&prefix, &db);
+    let (jwks, geo_url) = urls.split_once(' ').unwrap();
+    let auth_url = jwks.trim_end_matches("/.well-known/jwks.json").to_owned();
     let js = async_nats::jetstream::new(async_nats::connect(&env.nats_url).await.unwrap());
     while js
         .get_stream(gewebe_events::subjects::stream(&prefix))
@@ -844,11 +882,11 @@ async fn write_to_screen(rate: u64, listeners: Listeners) -> Screen {
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let feed = spawn_feed(&prefix, &jwks);
+    let feed = spawn_feed(&prefix, jwks);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let http = gewebe_testkit::http();
-    let token = gewebe_testkit::account(&http, &auth.url("")).await.token;
+    let token = gewebe_testkit::account(&http, &auth_url).await.token;
 
     let counter = Arc::new(AtomicU64::new(0));
     let stamps = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -865,7 +903,7 @@ async fn write_to_screen(rate: u64, listeners: Listeners) -> Screen {
             sample.then(|| stamps.clone()),
         )));
     }
-    let url = geo.url("/geo/nodes");
+    let url = format!("{geo_url}/geo/nodes");
     let writes = rate * WRITE_SECS;
     let in_flight = Arc::new(tokio::sync::Semaphore::new(64));
     let post_ms = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -922,7 +960,7 @@ async fn write_to_screen(rate: u64, listeners: Listeners) -> Screen {
     }
     let mut lat = std::mem::take(&mut *stamps.lock().unwrap());
     lat.sort_by(f64::total_cmp);
-    drop((feed, relay, geo, auth));
+    drop((feed, writers));
     Screen {
         p50_ms: percentile(&lat, 0.5),
         p99_ms: percentile(&lat, 0.99),
@@ -939,6 +977,7 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     match args.first().map(String::as_str) {
         Some("serve-feed") => runtime.block_on(serve_feed()),
+        Some("serve-writers") => runtime.block_on(serve_writers()),
         Some("serve-minimal-sse") => runtime.block_on(serve_minimal_sse()),
         Some("--list") => {}
         // Only the memory part, for looking into it.
