@@ -7,7 +7,12 @@ use gewebe_events::{
 };
 use uuid::Uuid;
 
-use crate::{cells, config::SERVICE, edges::store::EdgeRow, nodes::store::NodeRow};
+use crate::{
+    cells,
+    config::SERVICE,
+    edges::store::EdgeRow,
+    nodes::store::{NewNode, NodeRow},
+};
 
 fn cell_text(h3: i64) -> String {
     cells::from_db(h3)
@@ -31,20 +36,41 @@ fn traced(envelope: Envelope, actor: Option<Uuid>) -> Envelope {
     }
 }
 
-pub fn node_created(row: &NodeRow, actor: Uuid) -> Result<Envelope, serde_json::Error> {
-    let h3 = cell_text(row.h3);
-    let event = NodeCreated {
-        node_id: row.id,
-        kind: row.kind.clone(),
-        title: row.title.clone(),
-        location: public(row),
-        h3: h3.clone(),
-        owner: if row.owner_ron { None } else { row.owner_id },
+/// `node.created` for a node about to be inserted, rendered twice under one event id: with its
+/// owner, and without (role-without-name). The insert statement stores the one the owner's setting
+/// asks for, which it reads itself: the event costs no statement of its own.
+pub struct Created {
+    pub id: Uuid,
+    pub with_owner: Vec<u8>,
+    pub without_owner: Vec<u8>,
+}
+
+pub fn node_created(n: &NewNode<'_>, actor: Uuid) -> Result<Created, serde_json::Error> {
+    let h3 = cell_text(n.h3);
+    let location = Location {
+        lat: n.public_location.0,
+        lon: n.public_location.1,
     };
-    Ok(traced(
-        Envelope::new(SERVICE, row.id, row.version, &event)?.with_location(public(row), Some(h3)),
+    let event = NodeCreated {
+        node_id: n.id,
+        kind: n.kind.to_owned(),
+        title: n.title.to_owned(),
+        location,
+        h3: h3.clone(),
+        owner: Some(n.owner_id),
+    };
+    // A new node is version 1 (the column's default).
+    let mut envelope = traced(
+        Envelope::new(SERVICE, n.id, 1, &event)?.with_location(location, Some(h3)),
         Some(actor),
-    ))
+    );
+    let with_owner = envelope.to_vec()?;
+    envelope.data["owner"] = serde_json::Value::Null;
+    Ok(Created {
+        id: envelope.id,
+        with_owner,
+        without_owner: envelope.to_vec()?,
+    })
 }
 
 /// `actor` is `None` when the change came from an event (a new fuzz radius), not from a person.

@@ -187,7 +187,8 @@ pub async fn create(
         public_location: public,
         h3,
     };
-    let Some(row) = store::insert(&mut tx, &new).await? else {
+    let event = events::node_created(&new, user.id)?;
+    let Some(row) = store::insert(&mut tx, &new, &event).await? else {
         // Nothing inserted: the account was deleted, or it has its home already.
         let (_, forgotten) = store::owner_settings(&mut tx, user.id).await?;
         return Err(if forgotten {
@@ -199,9 +200,7 @@ pub async fn create(
             }
         });
     };
-    app.outbox
-        .record(&mut tx, &events::node_created(&row, user.id)?)
-        .await?;
+    // The event is in the outbox already (written by the insert).
     app.outbox.commit(tx).await?;
     let mut response = with_etag(StatusCode::CREATED, row);
     if let Ok(url) = header::HeaderValue::from_str(&format!("/geo/nodes/{id}")) {

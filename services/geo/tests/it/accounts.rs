@@ -228,6 +228,31 @@ async fn the_exact_home_position_reaches_only_its_owner() {
         public2,
         "the stale radius did not apply"
     );
+    // A node created while RoN is on carries no owner in its event either; one created before it
+    // named the owner. Each outbox row is the envelope of its own id.
+    let later = geo.node(&ada, "idea", "Später", 52.51, 13.39).await;
+    let created = geo.outbox("node.created").await;
+    let later_event = created
+        .iter()
+        .find(|e| e["aggregate"]["id"] == later["id"])
+        .unwrap();
+    assert_eq!(later_event["data"]["owner"], Value::Null);
+    assert_eq!(later_event["data"]["title"], "Später");
+    assert!(
+        created
+            .iter()
+            .any(|e| e["data"]["owner"] == ada.id.to_string()),
+        "{created:?}"
+    );
+    let rows: Vec<(uuid::Uuid, Vec<u8>)> =
+        sqlx::query_as("SELECT id, payload FROM geo.outbox WHERE event_type = 'node.created'")
+            .fetch_all(&mut geo.pg().await)
+            .await
+            .unwrap();
+    for (id, payload) in rows {
+        let envelope: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(envelope["id"], id.to_string());
+    }
 
     // Nothing a service logged during all this carries the exact position either.
     let logs = crate::logs();
