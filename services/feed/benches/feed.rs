@@ -183,8 +183,8 @@ async fn open_sse(port: u16, query: &str) -> TcpStream {
 /// How to read the table; appended to the results file.
 const NOTES: &str = "
 - **Memory.** Behind Caddy (`versions h2c` in `caddy/Caddyfile`) the streams of many browsers share a few HTTP/2 connections to the feed, and a stream costs the feed what the h2c row says. A client that connects to the feed directly over HTTP/1.1 costs a connection each, mostly hyper's two 8 KiB buffers (read, and response head); no setting of hyper's HTTP/1 server makes them smaller. The bare `axum::serve` row is an endpoint that does nothing on the server every service used before (the feed measured 23.0 KiB per stream on it): `axum::serve` runs every connection through hyper-util's `auto` builder, which holds the HTTP/1 and HTTP/2 state side by side.
-- **The price of h2c.** The same events cost more CPU per delivery over HTTP/2: every stream has its own task in hyper, all streams of a connection share one lock in the h2 crate, and frames are copied into the connection's buffer; over HTTP/1.1 a delivery is one `writev` on the stream's own socket. hyper also flushed an HTTP/2 connection after almost every frame (0.8 `writev` per delivery, 0.58× nats-server); the platform's server now lets the other streams queue their frames first (`crates/platform/src/http/coalesce.rs`), which took the h2c fan-out to the second row. So h2c buys about a sixth of the memory per open stream for some fan-out headroom. Most map viewers see few events a minute, which makes memory the limit of an instance first; an instance that must fan out heavily to few streams is better served over HTTP/1.1 (drop the `transport` block in `caddy/Caddyfile`).
-- **Write to screen.** The listeners are HTTP/2 streams, as Caddy forwards them. Everything runs on the same cores: PostgreSQL, PgBouncer, NATS, gewebe-auth, -geo, -relay and -feed, the load generator and the 1,000 listeners. At 500 writes/s the machine is saturated (each row says how many writes/s it completed; in a profile of the map run PostgreSQL and PgBouncer took half of the CPU, the SSE deliveries most of the rest), so the 500/s rows measure a queue; the 250/s row shows the path below saturation. When every listener is shown every write, 500 writes/s are 500,000 deliveries/s, the rate the fan-out row measures as this machine's limit with nothing else running.
+- **Fan-out.** Every stream here is shown every event. A delivery over HTTP/2 costs more CPU than over HTTP/1.1 (a task per stream in hyper, one lock per connection in the h2 crate, frames copied into the connection's buffer); two things brought h2c level with nats-server: the platform's server lets the other streams queue their frames before a connection is flushed (`crates/platform/src/http/coalesce.rs`; hyper flushed after almost every frame), and a stream keeps one timer for its keep-alive and token expiry that moves only when it fires (it registered a new timer for every event it sent, 0.86× nats-server before).
+- **Write to screen.** The listeners are HTTP/2 streams, as Caddy forwards them; auth, geo and relay run in one child process, the feed in another, the clients in the benchmark process; PostgreSQL (through PgBouncer with 5 server connections), NATS and Redis share the same 2 cores. What made 500 writes/s fit (each measured against the previous state in alternating runs): writers no longer NOTIFY inside their transaction (PostgreSQL serialises every committing transaction that notified behind one cluster-wide lock held across its WAL flush; `Outbox::commit` notifies after the commit instead), the relay reads and marks a batch in one prepared statement on its own session, the insert of a node writes its outbox row in the same statement, and the feed wakes only the streams an event is for (each stream was woken for every event to filter for itself). When every listener is shown every write, 500 writes/s are 500,000 deliveries/s on top of the write path: more than this machine does, so that row measures a queue, and the streams that fall more than `FEED_BUFFER` events behind are cut with `lagged` (they would resume from JetStream).
 ";
 
 /// Streams are HTTP/2 streams when Caddy forwards them (`versions h2c`): Go's transport puts as
@@ -668,6 +668,9 @@ async fn bench() {
             p99_ms,
             samples,
             writes_per_s,
+            delivered,
+            want,
+            lagged,
         } = write_to_screen(rate, listeners).await;
         println!(
             "write → screen at {rate}/s with {FANOUT_CLIENTS} streams ({}): p50 {p50_ms:.2} ms, p99 {p99_ms:.2} ms ({samples} samples, {writes_per_s:.0} writes/s completed)",
@@ -678,7 +681,7 @@ async fn bench() {
             (500, Listeners::All) => "(worst case: 500,000 deliveries/s)",
             _ => "(below saturation, for comparison)",
         };
-        writeln!(md, "| `POST /geo/nodes` → SSE receipt at {rate}/s ({writes_per_s:.0}/s completed), {FANOUT_CLIENTS} streams open, {}: p50 / p99 ({samples} receipts on 10 sampled streams) | {p50_ms:.2} ms / {p99_ms:.2} ms | — | — | {target} |", listeners.describe()).unwrap();
+        writeln!(md, "| `POST /geo/nodes` → SSE receipt at {rate}/s ({writes_per_s:.0}/s completed), {FANOUT_CLIENTS} streams open, {}: p50 / p99 ({samples} receipts on 10 sampled streams; {delivered} of {want} deliveries, {lagged} streams lagged) | {p50_ms:.2} ms / {p99_ms:.2} ms | — | — | {target} |", listeners.describe()).unwrap();
     }
     md.push_str(NOTES);
     print!("{md}");
@@ -762,6 +765,11 @@ struct Screen {
     samples: usize,
     /// Writes the machine completed per second (below `rate` when it cannot keep up).
     writes_per_s: f64,
+    /// Events written to the listeners' screens, of those their maps show.
+    delivered: u64,
+    want: u64,
+    /// Listeners cut with `lagged` (they would resume from JetStream).
+    lagged: u64,
 }
 
 /// The child process of the write path: gewebe-auth, gewebe-geo and gewebe-relay on the database
@@ -943,9 +951,12 @@ async fn write_to_screen(rate: u64, listeners: Listeners) -> Screen {
     let _all = in_flight.acquire_many(64).await.unwrap();
     let writes_per_s = writes as f64 / write_started.elapsed().as_secs_f64();
     eprintln!("{writes_per_s:.0} writes/s completed");
-    until_count(&counter, writes * listeners.reach()).await;
+    let want = writes * listeners.reach();
+    until_count(&counter, want).await;
+    let delivered = counter.load(Ordering::Relaxed);
+    let lagged = lagged_streams(feed.1).await;
     eprintln!(
-        "all delivered after {:.1} s",
+        "{delivered} of {want} deliveries after {:.1} s; {lagged} streams lagged",
         write_started.elapsed().as_secs_f64()
     );
     let mut posts = std::mem::take(&mut *post_ms.lock().unwrap());
@@ -966,7 +977,26 @@ async fn write_to_screen(rate: u64, listeners: Listeners) -> Screen {
         p99_ms: percentile(&lat, 0.99),
         samples: lat.len(),
         writes_per_s,
+        delivered,
+        want,
+        lagged,
     }
+}
+
+/// `feed_lagged_disconnects_total` from the feed's metrics.
+async fn lagged_streams(port: u16) -> u64 {
+    let text = gewebe_testkit::http()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("feed_lagged_disconnects_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn main() {
@@ -993,12 +1023,15 @@ fn main() {
             for (rate, listeners) in write_runs() {
                 let r = runtime.block_on(write_to_screen(rate, listeners));
                 println!(
-                    "write → screen at {rate}/s ({}): p50 {:.2} ms, p99 {:.2} ms ({} samples, {:.0} writes/s completed)",
+                    "write → screen at {rate}/s ({}): p50 {:.2} ms, p99 {:.2} ms ({} samples, {:.0} writes/s completed, {} of {} deliveries, {} lagged)",
                     listeners.describe(),
                     r.p50_ms,
                     r.p99_ms,
                     r.samples,
-                    r.writes_per_s
+                    r.writes_per_s,
+                    r.delivered,
+                    r.want,
+                    r.lagged
                 );
             }
         }
