@@ -179,9 +179,9 @@ pub async fn stream(
         app: app.clone(),
     };
     pump.arm();
-    // The stream is the connection: no task and no queue per client. hyper polls it when the
-    // socket can take more, so a client that stops reading leaves its place in the shared fan-out
-    // buffer behind, and learns `lagged` when it reads again.
+    // The stream is the connection: no task per client. hyper polls it when the socket can take
+    // more; the hub queues only this stream's own events for it, at most `FEED_BUFFER`, so a
+    // client that stops reading fills its queue and learns `lagged` when it reads again.
     let body = futures::stream::unfold(pump, |mut pump| async move {
         let frame = pump.next().await?;
         Some((Ok::<_, Infallible>(frame), pump))
