@@ -118,39 +118,45 @@ fn spawn_feed(prefix: &str, jwks: &str) -> Child {
 }
 
 fn spawn_child(mode: &str, prefix: &str, jwks: &str) -> Child {
-    use std::io::BufRead;
     let env = gewebe_testkit::TestEnv::from_env();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .arg(mode)
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("NATS_URL", &env.nats_url)
-        .env("NATS_SUBJECT_PREFIX", prefix)
-        .env("REDIS_URL", &env.redis_url)
-        .env("REDIS_KEY_PREFIX", gewebe_testkit::redis_prefix())
-        .env("JWKS_URL", jwks)
-        .env("RUST_LOG", "warn")
-        .env("FEED_MAX_CONNECTIONS", "20000")
-        .env("HTTP_CONCURRENCY_LIMIT", "30000")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    Child(child, line.trim().parse().unwrap())
+    let (mut child, line) = spawn_mode(
+        mode,
+        &[
+            ("BIND_ADDR", "127.0.0.1:0"),
+            ("NATS_URL", &env.nats_url),
+            ("NATS_SUBJECT_PREFIX", prefix),
+            ("REDIS_URL", &env.redis_url),
+            ("REDIS_KEY_PREFIX", &gewebe_testkit::redis_prefix()),
+            ("JWKS_URL", jwks),
+            ("RUST_LOG", "warn"),
+            ("FEED_MAX_CONNECTIONS", "20000"),
+            ("HTTP_CONCURRENCY_LIMIT", "30000"),
+        ],
+    );
+    child.1 = line.parse().unwrap();
+    child
 }
 
 /// The write path's child process; returns it and the line it printed (JWKS URL, geo URL).
 fn spawn_writers(prefix: &str, db: &gewebe_testkit::TestDb) -> (Child, String) {
-    use std::io::BufRead;
     let env = gewebe_testkit::TestEnv::from_env();
+    spawn_mode(
+        "serve-writers",
+        &[
+            ("BENCH_DB_POOLED", &db.pooled_url),
+            ("BENCH_DB_DIRECT", &db.direct_url),
+            ("NATS_URL", &env.nats_url),
+            ("NATS_SUBJECT_PREFIX", prefix),
+        ],
+    )
+}
+
+/// This benchmark's binary in `mode` as a child process, with the first line it printed.
+fn spawn_mode(mode: &str, envs: &[(&str, &str)]) -> (Child, String) {
+    use std::io::BufRead;
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .arg("serve-writers")
-        .env("BENCH_DB_POOLED", &db.pooled_url)
-        .env("BENCH_DB_DIRECT", &db.direct_url)
-        .env("NATS_URL", &env.nats_url)
-        .env("NATS_SUBJECT_PREFIX", prefix)
+        .arg(mode)
+        .envs(envs.iter().copied())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();

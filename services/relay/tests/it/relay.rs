@@ -202,6 +202,24 @@ async fn two_relays_at_once_publish_exactly_once_in_order_and_fail_over() {
     b.wait().unwrap();
 }
 
+/// Waits (up to 10 s) until `server` says it leads; returns its `/relay/status`.
+async fn leading(server: &gewebe_platform::http::RunningServer) -> Value {
+    let http = gewebe_testkit::http();
+    gewebe_testkit::eventually(Duration::from_secs(10), || async {
+        let status: Value = http
+            .get(server.url("/relay/status"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (status["leader"] == true).then_some(status)
+    })
+    .await
+    .expect("the relay leads")
+}
+
 /// `Outbox::commit` wakes the relay after the commit: the event is in the stream long before the
 /// relay's next poll would have found it.
 #[tokio::test]
@@ -214,20 +232,7 @@ async fn a_commit_wakes_the_relay_at_once() {
         .unwrap()
         .spawn()
         .unwrap();
-    let http = gewebe_testkit::http();
-    gewebe_testkit::eventually(Duration::from_secs(10), || async {
-        let status: Value = http
-            .get(server.url("/relay/status"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (status["leader"] == true).then_some(())
-    })
-    .await
-    .expect("the relay leads");
+    leading(&server).await;
     // Past its first round: from now on only a notification (or the 60 s poll) starts a batch.
     tokio::time::sleep(Duration::from_millis(300)).await;
     for n in 1..=3 {
@@ -281,20 +286,7 @@ async fn a_leader_whose_session_is_terminated_leads_again_and_loses_nothing() {
     assert!(terminated >= 1, "the leader's session was never found");
     env.wait_for(600, Duration::from_secs(30)).await;
     assert_exactly_once_in_order(&env.read_stream().await, &expected);
-    let http = gewebe_testkit::http();
-    let status: Value = gewebe_testkit::eventually(Duration::from_secs(10), || async {
-        let status: Value = http
-            .get(server.url("/relay/status"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (status["leader"] == true).then_some(status)
-    })
-    .await
-    .expect("the relay leads again");
+    let status = leading(&server).await;
     assert_eq!(status["schemas"][0]["pending"], 0);
     server.stop().await.unwrap();
 }
