@@ -19,6 +19,8 @@ const USAGE: &str = "usage: cargo xtask <command>
   down            stop everything `up` started
   status          show what runs where
   test            fmt check, clippy -D warnings, the whole test suite, and a smoke test of the stack
+  backends        start only what the tests need (PgBouncer on 16432 and any missing backend), so
+                  `cargo nextest run -p <crate>` works on its own; prints the environment it set
   bench <name>    run a benchmark against real services and write bench/results/<name>.md (relay, auth, geo, feed)
   seed geo [--nodes N]  fill the geo benchmark's database (default 1,000,000 nodes)
   install         install the system packages the stack needs (apt-get, as root)
@@ -39,6 +41,7 @@ fn main() -> std::process::ExitCode {
             }
         }),
         Some("test") => test::run(&root, &args[1..]),
+        Some("backends") => test::backends(&root),
         Some("bench") => test::bench(&root, &args[1..]),
         Some("seed") => test::seed(&root, &args[1..]),
         Some("install") => install::system_packages(),

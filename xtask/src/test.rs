@@ -201,6 +201,17 @@ fn backends_for_tests(root: &Path) -> Result<Vec<(String, String)>> {
     Ok(env)
 }
 
+/// `cargo xtask backends`: the test run's backing services without the run, for working on one
+/// crate (`cargo nextest run -p gewebe-auth`). The defaults of `gewebe-testkit` match what this
+/// starts on a machine whose PostgreSQL, NATS and Redis run on their standard ports.
+pub fn backends(root: &Path) -> Result {
+    crate::install::system_packages()?;
+    for (name, value) in backends_for_tests(root)? {
+        println!("export {name}={value}");
+    }
+    Ok(())
+}
+
 /// Test databases are thrown away at the start of the next run rather than at the end of each
 /// test, so a failed test's database can still be inspected.
 fn drop_leftover_test_databases(pg_port: u16) {
