@@ -28,6 +28,7 @@ pub const NOTIFY_CHANNEL: &str = "gewebe_outbox";
 
 const TEMPLATE: &str = include_str!("../sql/outbox.sql");
 const NOTIFY_AFTER_COMMIT: &str = include_str!("../sql/outbox_notify_after_commit.sql");
+const PENDING_AGGREGATE_IDX: &str = include_str!("../sql/outbox_pending_aggregate_idx.sql");
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
@@ -74,6 +75,7 @@ pub fn migrator(schema: &str) -> Result<Migrator, OutboxError> {
     let mut migrator = Migrator::with_migrations(vec![
         migration(1, "outbox", TEMPLATE)?,
         migration(2, "notify after commit", NOTIFY_AFTER_COMMIT)?,
+        migration(3, "pending aggregate index", PENDING_AGGREGATE_IDX)?,
     ]);
     migrator.create_schema(schema.to_owned());
     migrator.dangerous_set_table_name(format!("{schema}._outbox_migrations"));

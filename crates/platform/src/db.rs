@@ -11,6 +11,11 @@
 //! `BEGIN; DEALLOCATE ALL` in one simple-protocol round trip, which clears whatever an earlier
 //! transaction left on the server connection it was given. Directly connected, the extra
 //! statement is a no-op.
+//!
+//! The same round trip sets `statement_timeout` for the transaction (`SET LOCAL`, so it cannot
+//! leak to the next client of a PgBouncer server connection): a request that is dropped (client
+//! gone, request timeout) leaves its query running on the server, and without a limit a few cheap
+//! anonymous requests with expensive queries could hold every server connection.
 
 use std::{str::FromStr, time::Duration};
 
@@ -38,6 +43,9 @@ pub struct DbConfig {
     /// `DATABASE_ACQUIRE_TIMEOUT_MS` — waiting for a pooled connection longer than this is an
     /// overload and answers 503 (default 2000).
     pub acquire_timeout: Duration,
+    /// `DATABASE_STATEMENT_TIMEOUT_MS` — a pooled statement running longer is cancelled by
+    /// PostgreSQL (SQLSTATE 57014, answered as 503) (default 5000).
+    pub statement_timeout: Duration,
 }
 
 impl std::fmt::Debug for DbConfig {
@@ -45,6 +53,7 @@ impl std::fmt::Debug for DbConfig {
         f.debug_struct("DbConfig")
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -63,6 +72,11 @@ impl DbConfig {
             direct_url,
             max_connections: env.in_range("DATABASE_MAX_CONNECTIONS", 10, 1..=1000)?,
             acquire_timeout: env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", 2_000)?,
+            statement_timeout: Duration::from_millis(env.in_range(
+                "DATABASE_STATEMENT_TIMEOUT_MS",
+                5_000,
+                100..=3_600_000,
+            )?),
         })
     }
 
@@ -72,6 +86,7 @@ impl DbConfig {
             direct_url: SecretString::from(direct_url.to_owned()),
             max_connections: 10,
             acquire_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -92,6 +107,8 @@ fn check_url(var: &str, url: &SecretString) -> Result<(), ConfigError> {
 pub struct Db {
     pool: PgPool,
     direct: PgConnectOptions,
+    /// `BEGIN; DEALLOCATE ALL; SET LOCAL statement_timeout = …`, built once.
+    begin: std::sync::Arc<str>,
 }
 
 impl Db {
@@ -113,12 +130,22 @@ impl Db {
             // round trip on every transaction.
             .test_before_acquire(false)
             .connect_lazy_with(pooled);
-        Ok(Self { pool, direct })
+        let begin = format!(
+            "{BEGIN}; SET LOCAL statement_timeout = {}",
+            config.statement_timeout.as_millis()
+        );
+        Ok(Self {
+            pool,
+            direct,
+            begin: begin.into(),
+        })
     }
 
     /// Starts a transaction on a pooled connection; see the module docs for why it must be used.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        self.pool.begin_with(BEGIN).await
+        self.pool
+            .begin_with(sqlx::AssertSqlSafe(self.begin.to_string()))
+            .await
     }
 
     /// [`Db::begin`] plus transaction-scoped settings in the same round trip, e.g.
@@ -126,7 +153,7 @@ impl Db {
     /// the next client of a PgBouncer server connection.
     pub async fn begin_with(&self, settings: &'static str) -> Result<Tx, sqlx::Error> {
         self.pool
-            .begin_with(sqlx::AssertSqlSafe(format!("{BEGIN}; {settings}")))
+            .begin_with(sqlx::AssertSqlSafe(format!("{}; {settings}", self.begin)))
             .await
     }
 

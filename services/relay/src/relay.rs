@@ -5,8 +5,9 @@
 //!   interval when it dies (its session ends, the lock goes with it). Order is simple to reason
 //!   about with one publisher, and two instances never interleave. The leader reads and marks its
 //!   batches on that same session.
-//! - **Order per aggregate.** A batch holds at most one row per aggregate and is fully acknowledged
-//!   before the next batch is read, so version n+1 is only sent after version n was acked.
+//! - **Order per aggregate.** A batch holds at most one row per aggregate — the oldest pending one,
+//!   so a busy aggregate cannot crowd the others out of a batch — and is fully acknowledged before
+//!   the next batch is read, so version n+1 is only sent after version n was acked.
 //! - **No loss, no double effect.** A row is marked published only after JetStream's ack; every
 //!   message carries `Nats-Msg-Id` = event id, so a row republished after a crash between ack and
 //!   mark is dropped as a duplicate within the 72 h window.
@@ -287,14 +288,17 @@ impl Relay {
         if rows.is_empty() {
             return Ok(Batch::default());
         }
-        // One row per aggregate: the next version waits for the next batch, after this one's ack.
+        // One row per aggregate (the claim returns heads only; this guards the invariant): the next
+        // version waits for the next batch, after this one's ack.
         let fetched = rows.len();
         let mut aggregates = HashSet::new();
         let rows: Vec<Row> = rows
             .into_iter()
             .filter(|r| aggregates.insert(r.aggregate_id))
             .collect();
-        let more = fetched as i64 >= self.config.batch_size || rows.len() < fetched;
+        let more = fetched as i64 >= self.config.batch_size
+            || rows.len() < fetched
+            || rows.iter().any(|r| r.queued_behind);
 
         let mut poison: Vec<(Row, String)> = Vec::new();
         let mut in_flight = Vec::with_capacity(rows.len());

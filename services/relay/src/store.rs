@@ -13,6 +13,10 @@ pub struct Row {
     pub event_type: String,
     pub aggregate_id: Uuid,
     pub payload: Vec<u8>,
+    /// From the claim: a later version of this aggregate is pending too, so the leader reads again
+    /// at once instead of waiting for the next notification.
+    #[sqlx(default)]
+    pub queued_behind: bool,
 }
 
 /// The SQL of `sql/*.sql` with one schema filled in (identifiers cannot be bind parameters).

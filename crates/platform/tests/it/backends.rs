@@ -110,6 +110,52 @@ async fn control_plain_transactions_collide_behind_pgbouncer() {
     assert!(errors.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
 
+/// A pooled transaction's statements are cancelled after `statement_timeout`, so a request that was
+/// dropped (or an expensive query) cannot hold a server connection for longer; the setting ends
+/// with the transaction and does not reach the next client of that server connection.
+#[tokio::test]
+async fn pooled_statements_are_cancelled_after_the_statement_timeout() {
+    let test_db = gewebe_testkit::database(&[]).await.unwrap();
+    let mut config = DbConfig::new(&test_db.pooled_url, &test_db.direct_url);
+    config.max_connections = 1;
+    config.statement_timeout = Duration::from_millis(300);
+    let db = Db::connect_lazy(&config, "platform-test").unwrap();
+
+    let started = std::time::Instant::now();
+    let mut tx = db.begin().await.unwrap();
+    let err = sqlx::query("SELECT pg_sleep(3)")
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    drop(tx);
+    let code = err
+        .as_database_error()
+        .and_then(|d| d.code())
+        .unwrap_or_default();
+    assert_eq!(code, "57014", "{err}");
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+
+    let mut tx = db.begin().await.unwrap();
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(timeout, "300ms");
+    // Outside the transaction the server connection is back at its default.
+    // (Simple protocol: one round trip, so it runs on one server connection through PgBouncer.)
+    use sqlx::{Connection as _, Row as _};
+    let mut plain = sqlx::PgConnection::connect(&test_db.pooled_url)
+        .await
+        .unwrap();
+    let row = sqlx::raw_sql(sqlx::AssertSqlSafe("SHOW statement_timeout"))
+        .fetch_one(&mut plain)
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String, _>(0), "0");
+}
+
 #[tokio::test]
 async fn readiness_check_reports_a_missing_schema_and_a_dead_database() {
     let db = pooled_db(2).await;

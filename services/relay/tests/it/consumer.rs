@@ -9,7 +9,7 @@ use std::{
 use futures::StreamExt;
 use gewebe_events::{
     Envelope,
-    consumer::{self, ConsumerConfig, HandlerError},
+    consumer::{self, ConsumerConfig, HandlerError, Permanent},
     subjects,
 };
 use gewebe_platform::Shutdown;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::{SCHEMA, env};
 
 #[tokio::test]
-async fn acks_retries_dead_letters_and_applies_each_event_once() {
+async fn acks_retries_transient_failures_dead_letters_poison_and_applies_each_event_once() {
     let env = env().await;
     let server = gewebe_relay::build(env.config(), Shutdown::new())
         .await
@@ -42,16 +42,20 @@ async fn acks_retries_dead_letters_and_applies_each_event_once() {
     let applied: Arc<Mutex<Vec<Uuid>>> = Arc::default();
     let stop = CancellationToken::new();
     let mut config = ConsumerConfig::new(&env.prefix, "it-consumer", &["node.updated"]);
-    config.max_deliver = 3;
-    config.backoff = vec![Duration::from_millis(50)];
+    config.retry_initial = Duration::from_millis(50);
+    config.retry_max = Duration::from_millis(200);
+    let health = config.health.clone();
+    let paused_seen: Arc<Mutex<bool>> = Arc::default();
 
     let run = {
         let (js, config, stop, pool) = (js.clone(), config.clone(), stop.clone(), env.pool.clone());
         let (deliveries, applied) = (deliveries.clone(), applied.clone());
+        let (health, paused_seen) = (health.clone(), paused_seen.clone());
         tokio::spawn(async move {
             consumer::run(&js, &config, stop, move |event: Envelope| {
                 let (deliveries, applied, pool) =
                     (deliveries.clone(), applied.clone(), pool.clone());
+                let (health, paused_seen) = (health.clone(), paused_seen.clone());
                 async move {
                     let n = {
                         let mut d = deliveries.lock().unwrap();
@@ -59,8 +63,17 @@ async fn acks_retries_dead_letters_and_applies_each_event_once() {
                         *n += 1;
                         *n
                     };
-                    if event.id == poison || (event.id == flaky && n <= 2) {
-                        return Err::<(), HandlerError>("handler failed".into());
+                    if event.id == flaky && n > 1 && health.is_paused() {
+                        *paused_seen.lock().unwrap() = true;
+                    }
+                    if event.id == poison {
+                        return Err::<(), HandlerError>(Box::new(Permanent(
+                            "can never apply".to_owned(),
+                        )));
+                    }
+                    if event.id == flaky && n <= 2 {
+                        // Transient (a dependency down): retried, never dead-lettered.
+                        return Err::<(), HandlerError>("database unavailable".into());
                     }
                     let mut tx = pool.begin().await?;
                     if consumer::first_time(&mut tx, SCHEMA, "it-consumer", event.id).await? {
@@ -105,8 +118,19 @@ async fn acks_retries_dead_letters_and_applies_each_event_once() {
     );
     assert_eq!(
         deliveries.lock().unwrap()[&poison],
-        3,
-        "gave up after max_deliver"
+        1,
+        "a permanent failure is not retried"
+    );
+    assert!(
+        *paused_seen.lock().unwrap(),
+        "readiness was red while the flaky event was retried"
+    );
+    assert!(health.check().is_ok(), "green again after it applied");
+    // Nothing but the poison event reached the DLQ.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), dlq.next())
+            .await
+            .is_err()
     );
 
     stop.cancel();

@@ -318,3 +318,38 @@ async fn a_stream_with_other_settings_is_reported_not_changed() {
         "left as it was"
     );
 }
+
+/// A node PATCHed in a loop must not hold back everyone else's events (forget and privacy events
+/// among them): each round sends the oldest pending row of every aggregate, not the oldest rows.
+#[tokio::test]
+async fn a_hot_aggregate_does_not_starve_the_others() {
+    let env = env().await;
+    let hot = Uuid::now_v7();
+    for v in 1..=600 {
+        env.write(hot, v).await;
+    }
+    let others: Vec<Uuid> = (0..40).map(|_| Uuid::now_v7()).collect();
+    for id in &others {
+        env.write(*id, 1).await;
+    }
+    let mut config = env.config();
+    config.relay.batch_size = 100;
+    let server = gewebe_relay::build(config, Shutdown::new())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    env.wait_for(640, Duration::from_secs(60)).await;
+    let events = env.read_stream().await;
+    let mut expected: HashMap<Uuid, i64> = others.iter().map(|id| (*id, 1)).collect();
+    expected.insert(hot, 600);
+    assert_exactly_once_in_order(&events, &expected);
+    // Every other aggregate went out in the first round, beside the hot one's first version
+    // (reading the oldest 100 rows instead would have sent them after 500 hot versions).
+    let last_other = events.iter().rposition(|e| e.aggregate.id != hot).unwrap();
+    assert!(
+        last_other <= others.len(),
+        "the last other aggregate's event was #{last_other} in the stream"
+    );
+    server.stop().await.unwrap();
+}
