@@ -151,3 +151,56 @@ async fn acks_retries_transient_failures_dead_letters_poison_and_applies_each_ev
     tx.commit().await.unwrap();
     server.stop().await.unwrap();
 }
+
+/// A durable created by an earlier build gave up after five deliveries; JetStream then never
+/// delivers that event again. Starting the consumer updates it to unlimited deliveries.
+#[tokio::test]
+async fn a_durable_with_a_delivery_limit_is_updated_to_none() {
+    let env = env().await;
+    let server = gewebe_relay::build(env.config(), Shutdown::new())
+        .await
+        .unwrap()
+        .spawn()
+        .unwrap();
+    env.write(Uuid::now_v7(), 1).await;
+    env.wait_for(1, Duration::from_secs(20)).await;
+    let js = env.jetstream().await;
+    let stream = js.get_stream(subjects::stream(&env.prefix)).await.unwrap();
+    stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("old-build".to_owned()),
+            max_deliver: 5,
+            ack_wait: Duration::from_secs(30),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let stop = CancellationToken::new();
+    let config = ConsumerConfig::new(&env.prefix, "old-build", &[]);
+    let applied = Arc::new(Mutex::new(0));
+    let run = {
+        let (js, stop, applied) = (js.clone(), stop.clone(), applied.clone());
+        tokio::spawn(async move {
+            consumer::run(&js, &config, stop, move |_event: Envelope| {
+                let applied = applied.clone();
+                async move {
+                    *applied.lock().unwrap() += 1;
+                    Ok::<(), HandlerError>(())
+                }
+            })
+            .await
+        })
+    };
+    let done = gewebe_testkit::eventually(Duration::from_secs(10), || async {
+        (*applied.lock().unwrap() == 1).then_some(())
+    })
+    .await;
+    assert!(done.is_some());
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer("old-build").await.unwrap();
+    assert_eq!(consumer.info().await.unwrap().config.max_deliver, -1);
+    stop.cancel();
+    run.await.unwrap().unwrap();
+    server.stop().await.unwrap();
+}
