@@ -102,10 +102,18 @@ fn control(name: &'static str, reason: &'static str, retry: Option<Duration>) ->
     ))
 }
 
-/// `event: reset` with a stable `code` for clients: reload your state, then go on live.
-fn reset(code: &'static str, reason: &'static str, retry: Duration) -> Bytes {
+/// `event: reset` with a stable `code` for clients: reload your state, then go on live. Its `id:`
+/// is the newest sequence the hub has handed out, so EventSource's next reconnect resumes from
+/// there instead of from the token that was refused (which would be refused again, and cost the
+/// client another reload); the reload covers everything up to it.
+fn reset(code: &'static str, reason: &'static str, retry: Duration, newest: u64) -> Bytes {
+    let id = if newest > 0 {
+        format!("id: {newest}\n")
+    } else {
+        String::new()
+    };
     Bytes::from(format!(
-        "retry: {}\nevent: reset\ndata: {{\"code\":\"{code}\",\"reason\":\"{reason}\"}}\n\n",
+        "retry: {}\n{id}event: reset\ndata: {{\"code\":\"{code}\",\"reason\":\"{reason}\"}}\n\n",
         retry.as_millis()
     ))
 }
@@ -203,7 +211,12 @@ impl Pump {
                         Resume::Fresh => {}
                         Resume::Refused(code) => {
                             self.app.metrics.refused();
-                            return Some(reset(code, refusal_reason(code), retry));
+                            return Some(reset(
+                                code,
+                                refusal_reason(code),
+                                retry,
+                                self.app.hub.last(),
+                            ));
                         }
                         // Boxed: the replay's setup is large and runs once; the live loop stays small.
                         Resume::From(after) => {
@@ -224,6 +237,7 @@ impl Pump {
                                         "token_not_in_stream",
                                         "the resume token is older than the stream keeps; reload your state",
                                         retry,
+                                        self.app.hub.last(),
                                     ));
                                 }
                                 Err(e) => {
@@ -257,6 +271,7 @@ impl Pump {
                                     "beyond_horizon",
                                     "the resume token is older than the feed replays; reload your state",
                                     self.app.config.feed.retry,
+                                    self.app.hub.last(),
                                 ));
                             }
                         }

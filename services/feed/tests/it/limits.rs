@@ -143,8 +143,15 @@ async fn resumes_reach_no_further_back_than_the_horizon() {
         ("reset", "beyond_horizon"),
         "{e:?}"
     );
+    // The reset's id is where the next reconnect resumes: not from the refused token again.
+    assert_eq!(e.id, Some(fresh.to_string()));
     let live = feed.publish(&node_at(1.0, 1.0, "live")).await;
     assert_eq!(s.next().await.unwrap().id, Some(live.to_string()));
+    let mut again = feed
+        .open("topics=nodes", Some(&fresh.to_string()), None)
+        .await
+        .unwrap();
+    assert_eq!(again.next().await.unwrap().id, Some(live.to_string()));
 
     // From `old`, everything to replay is inside the horizon.
     let mut s = feed
@@ -174,4 +181,39 @@ async fn without_redis_resumes_start_live_with_reset_rather_than_unfiltered() {
     );
     let live = feed.publish(&node_at(1.0, 1.0, "live")).await;
     assert_eq!(s.next().await.unwrap().id, Some(live.to_string()));
+}
+
+#[tokio::test]
+async fn the_openapi_document_names_the_limits() {
+    let feed = spawn_with(|_| {}).await;
+    let doc: Value = feed
+        .http
+        .get(feed.server.url("/feed/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let responses = &doc["paths"]["/feed/stream"]["get"]["responses"];
+    for status in ["200", "400", "401", "429", "503"] {
+        assert!(responses.get(status).is_some(), "{status}: {responses}");
+    }
+    let too_many = responses["429"]["description"].as_str().unwrap();
+    assert!(
+        too_many.contains("FEED_MAX_CONNECTIONS_PER_ADDRESS"),
+        "{too_many}"
+    );
+    let ok = responses["200"]["description"].as_str().unwrap();
+    for code in [
+        "beyond_horizon",
+        "replay_budget_exhausted",
+        "replay_unavailable",
+    ] {
+        assert!(ok.contains(code), "{code}: {ok}");
+    }
+    assert!(
+        responses["429"]["content"]["application/problem+json"].is_object(),
+        "{responses}"
+    );
 }
