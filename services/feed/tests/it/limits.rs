@@ -122,6 +122,21 @@ async fn resumes_beyond_the_budget_start_live_with_reset() {
         .await
         .unwrap();
     assert_eq!(signed_in.next().await.unwrap().id, Some(seq.to_string()));
+    // The account's budget is its own across addresses: moving address does not refill it.
+    let mut again = feed
+        .open_from("192.0.2.44", "topics=nodes", Some("0"), Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(again.next().await.unwrap().id, Some(seq.to_string()));
+    let mut third = feed
+        .open_from("192.0.2.45", "topics=nodes", Some("0"), Some(&token))
+        .await
+        .unwrap();
+    let e = third.next().await.unwrap();
+    assert_eq!(
+        (e.event.as_str(), code(&e.data).as_str()),
+        ("reset", "replay_budget_exhausted")
+    );
 }
 
 #[tokio::test]
