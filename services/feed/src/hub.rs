@@ -148,10 +148,6 @@ impl Hub {
         }
     }
 
-    pub fn forgotten(&self) -> &Forgotten {
-        &self.forgotten
-    }
-
     /// Everything the hub hands out from now on that `filter` wants is queued for the caller.
     pub fn subscribe(self: &Arc<Self>, filter: Filter) -> Subscribed {
         let subscription = Arc::new(Subscription {
