@@ -130,6 +130,8 @@ fn spawn_child(mode: &str, prefix: &str, jwks: &str) -> Child {
             ("JWKS_URL", jwks),
             ("RUST_LOG", "warn"),
             ("FEED_MAX_CONNECTIONS", "20000"),
+            // Every listener is a client of this one loopback address.
+            ("FEED_MAX_CONNECTIONS_PER_ADDRESS", "20000"),
             ("HTTP_CONCURRENCY_LIMIT", "30000"),
         ],
     );

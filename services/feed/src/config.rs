@@ -30,6 +30,18 @@ pub struct FeedConfig {
     pub max_connections: usize,
     /// `FEED_MAX_CONNECTIONS_PER_ACCOUNT` — open authenticated streams per account; beyond, 429 (16).
     pub max_per_account: usize,
+    /// `FEED_MAX_CONNECTIONS_PER_ADDRESS` — open anonymous streams per client address (IPv4
+    /// address, IPv6 /64), per instance; beyond, 429 (32).
+    pub max_per_address: usize,
+    /// `FEED_REPLAY_HORIZON_SECS` — how far back a resume may replay; a resume whose first event
+    /// is older gets `event: reset` and goes live (86400: a day).
+    pub replay_horizon: Duration,
+    /// `FEED_REPLAY_BUDGET` — resumes (streams opened with a resume token) one address (anonymous)
+    /// or one account may make per `FEED_REPLAY_WINDOW_SECS`, across instances; beyond, the
+    /// stream starts live with `event: reset` (30).
+    pub replay_budget: u64,
+    /// `FEED_REPLAY_WINDOW_SECS` — the window of `FEED_REPLAY_BUDGET` (60).
+    pub replay_window: Duration,
     /// `FEED_MAX_CELLS` — H3 cells one subscription may name (64).
     pub max_cells: usize,
     /// `FEED_BUFFER` — events one stream may have waiting when it reads slower than its events
@@ -47,6 +59,18 @@ impl FeedConfig {
             retry: Duration::from_millis(env.in_range("FEED_RETRY_MS", 2000, 100..=60_000)?),
             max_connections: env.in_range("FEED_MAX_CONNECTIONS", 10_000, 1..=1_000_000)?,
             max_per_account: env.in_range("FEED_MAX_CONNECTIONS_PER_ACCOUNT", 16, 1..=10_000)?,
+            max_per_address: env.in_range("FEED_MAX_CONNECTIONS_PER_ADDRESS", 32, 1..=1_000_000)?,
+            replay_horizon: Duration::from_secs(env.in_range(
+                "FEED_REPLAY_HORIZON_SECS",
+                86_400,
+                1..=30 * 86_400,
+            )?),
+            replay_budget: env.in_range("FEED_REPLAY_BUDGET", 30, 1..=1_000_000)?,
+            replay_window: Duration::from_secs(env.in_range(
+                "FEED_REPLAY_WINDOW_SECS",
+                60,
+                1..=86_400,
+            )?),
             max_cells: env.in_range("FEED_MAX_CELLS", 64, 1..=10_000)?,
             buffer: env.in_range("FEED_BUFFER", 4096, 16..=1_000_000)?,
             ticket_ttl: Duration::from_secs(env.in_range("FEED_TICKET_TTL_SECS", 30, 1..=300)?),

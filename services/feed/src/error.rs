@@ -9,12 +9,23 @@ pub enum Error {
     BadRequest { code: &'static str, detail: String },
     #[error("invalid ticket")]
     InvalidTicket,
-    #[error("too many streams")]
-    TooManyStreams { per_account: bool },
+    #[error("too many streams ({0:?})")]
+    TooManyStreams(Limit),
     #[error("ticket store unavailable")]
     TicketStore(#[from] fred::error::Error),
     #[error("internal: {0}")]
     Internal(String),
+}
+
+/// Which stream limit was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// `FEED_MAX_CONNECTIONS`: this instance is full (503; another instance may have room).
+    Instance,
+    /// `FEED_MAX_CONNECTIONS_PER_ACCOUNT` (429).
+    Account,
+    /// `FEED_MAX_CONNECTIONS_PER_ADDRESS`, anonymous streams only (429).
+    Address,
 }
 
 impl Error {
@@ -38,9 +49,12 @@ impl From<Error> for Problem {
             .with_detail(
                 "the ticket is unknown, used or expired; get a new one from POST /feed/tickets",
             ),
-            Error::TooManyStreams { per_account: true } => Problem::too_many_requests(5)
+            Error::TooManyStreams(Limit::Account) => Problem::too_many_requests(5)
                 .with_detail("this account has too many open streams; close one first"),
-            Error::TooManyStreams { per_account: false } => Problem::unavailable(
+            Error::TooManyStreams(Limit::Address) => Problem::too_many_requests(5).with_detail(
+                "this address has too many open anonymous streams; close one first, or sign in",
+            ),
+            Error::TooManyStreams(Limit::Instance) => Problem::unavailable(
                 "overloaded",
                 "this instance has as many streams open as it serves; retry shortly (another instance may take it)",
                 1,

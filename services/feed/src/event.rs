@@ -26,6 +26,9 @@ pub struct FeedEvent {
     pub frame: bytes::Bytes,
     /// `account.forgotten` (internal, never sent): the account whose streams end now.
     pub forgotten: Option<Uuid>,
+    /// The accounts it is about: the actor, the owner (`data.owner`) and the account of an
+    /// `account.*` event. None of them may be forgotten for the public to get it.
+    pub people: [Option<Uuid>; 3],
 }
 
 /// The topic a client subscribes to for an event type (`node.created` → `nodes`).
@@ -63,6 +66,7 @@ impl FeedEvent {
                 data: String::new(),
                 frame: bytes::Bytes::new(),
                 forgotten: Some(e.aggregate.id),
+                people: [None; 3],
             });
         }
         // The type becomes an SSE field: it must be a plain token (the outbox only writes those).
@@ -77,6 +81,14 @@ impl FeedEvent {
             Visibility::Private => e.actor,
             _ => None,
         };
+        let people = [
+            e.actor,
+            e.data
+                .get("owner")
+                .and_then(Value::as_str)
+                .and_then(|o| o.parse().ok()),
+            (e.aggregate.kind == "account").then_some(e.aggregate.id),
+        ];
         let mut points = Vec::new();
         if let Some(l) = e.location {
             let cell =
@@ -89,6 +101,16 @@ impl FeedEvent {
         if let Some(p) = e.data.get("to_location").and_then(point) {
             points.push((p, cell_of(p.0, p.1)));
         }
+        // A home never names its owner in public, whatever the event says: the stream still holds
+        // events geo wrote with one (and would for 30 days), and the owner is the person living
+        // there. The filter above has read it already.
+        let mut data = e.data;
+        if topic == "nodes"
+            && data.get("kind").and_then(Value::as_str) == Some("home")
+            && let Some(fields) = data.as_object_mut()
+        {
+            fields.remove("owner");
+        }
         // The public projection: no actor (role-without-name hides who did it), no trace or
         // correlation ids (internal).
         let mut projection = json!({
@@ -97,7 +119,7 @@ impl FeedEvent {
             "schema_version": e.schema_version,
             "aggregate": e.aggregate,
             "occurred_at": e.occurred_at.format(&time::format_description::well_known::Rfc3339).ok(),
-            "data": e.data,
+            "data": data,
         });
         if let Some(l) = e.location {
             projection["location"] = json!(l);
@@ -122,6 +144,7 @@ impl FeedEvent {
             frame,
             event_type: e.event_type,
             forgotten: None,
+            people,
         })
     }
 }

@@ -25,7 +25,7 @@ use async_nats::jetstream::{
 use futures::{StreamExt, task::AtomicWaker};
 use gewebe_platform::Shutdown;
 
-use crate::{event::FeedEvent, filter::Filter};
+use crate::{event::FeedEvent, filter::Filter, forgotten::Forgotten};
 
 pub struct Hub {
     subscriptions: RwLock<slab::Slab<Arc<Subscription>>>,
@@ -33,6 +33,8 @@ pub struct Hub {
     capacity: usize,
     /// The last stream sequence handed to the streams.
     last: AtomicU64,
+    /// Whose events are withheld; the hub adds what it sees in the stream.
+    forgotten: Arc<Forgotten>,
 }
 
 /// One open stream as the hub sees it: what it wants, and what it has not taken yet.
@@ -137,11 +139,12 @@ impl Drop for Subscribed {
 }
 
 impl Hub {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, forgotten: Arc<Forgotten>) -> Self {
         Self {
             subscriptions: RwLock::new(slab::Slab::new()),
             capacity,
             last: AtomicU64::new(0),
+            forgotten,
         }
     }
 
@@ -168,8 +171,15 @@ impl Hub {
         self.last.load(Ordering::Acquire)
     }
 
-    /// Queues `e` for every stream that wants it and wakes those streams only.
+    /// Queues `e` for every stream that wants it and wakes those streams only. An event about a
+    /// forgotten account goes to nobody; a forget counts from here on, before any event that
+    /// follows it in the stream.
     pub fn publish(&self, e: FeedEvent) {
+        match e.forgotten {
+            Some(account) => self.forgotten.learn(account),
+            None if self.forgotten.any(&e.people) => return,
+            None => {}
+        }
         let e = Arc::new(e);
         let subscriptions = self
             .subscriptions

@@ -1,14 +1,19 @@
 //! gewebe-feed: the live feed over Server-Sent Events. One JetStream consumer per instance fans out
 //! to the open streams whose topic and area filters match ([`hub`]); each stream resumes without
-//! gaps from JetStream ([`stream`]); browsers authenticate with single-use tickets ([`tickets`]).
+//! gaps from JetStream ([`stream`]) but no further back than the replay horizon; browsers
+//! authenticate with single-use tickets ([`tickets`]); what one client may hold and take is in
+//! [`limits`]; forgotten accounts' events are withheld ([`forgotten`]).
 
 pub mod config;
 pub mod error;
 pub mod event;
 pub mod filter;
+pub mod forgotten;
 pub mod hub;
+pub mod limits;
 pub mod metrics;
 mod openapi;
+pub mod pump;
 pub mod stream;
 pub mod tickets;
 
@@ -32,7 +37,10 @@ pub struct App {
     pub hub: Arc<hub::Hub>,
     /// Streams this instance may still open.
     pub connections: Arc<tokio::sync::Semaphore>,
-    pub accounts: stream::AccountStreams,
+    pub accounts: Arc<limits::Slots<uuid::Uuid>>,
+    /// Open anonymous streams per address (IPv6 by /64).
+    pub addresses: Arc<limits::Slots<std::net::IpAddr>>,
+    pub forgotten: Arc<forgotten::Forgotten>,
     pub metrics: metrics::FeedMetrics,
     /// Streams watch it: on shutdown they end with a short retry hint.
     pub shutdown: Shutdown,
@@ -73,13 +81,16 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
     let verifier =
         JwtVerifier::new(config.jwt.clone()).map_err(|e| StartError::Http(e.to_string()))?;
     let registry = MetricsRegistry::new();
+    let forgotten = Arc::new(forgotten::Forgotten::new(config.feed.replay_horizon));
     let state = AppState(Arc::new(App {
         nats,
         redis,
         verifier,
-        hub: Arc::new(hub::Hub::new(config.feed.buffer)),
+        hub: Arc::new(hub::Hub::new(config.feed.buffer, forgotten.clone())),
         connections: Arc::new(tokio::sync::Semaphore::new(config.feed.max_connections)),
-        accounts: stream::AccountStreams::default(),
+        accounts: Arc::default(),
+        addresses: Arc::default(),
+        forgotten,
         metrics: metrics::FeedMetrics::register(&registry),
         shutdown: shutdown.clone(),
         config,
@@ -90,6 +101,17 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         let name = gewebe_events::subjects::stream(&state.nats.subject_prefix);
         shutdown.spawn(async move { app.hub.run(js, name, stop).await });
     }
+    // Start knowing who was forgotten; if Redis is away, replays are refused until a read works.
+    if let Err(e) = forgotten::load(&state).await {
+        tracing::warn!(error = %e, "forgotten accounts not read at start; replays refused until they are");
+    }
+    shutdown.spawn(forgotten::refresh(state.clone(), shutdown.clone()));
+    shutdown.spawn(forgotten::consume(
+        state.clone(),
+        state.nats.jetstream.clone(),
+        state.nats.subject_prefix.clone(),
+        shutdown.clone(),
+    ));
     let readiness = Readiness::new(state.config.http.ready_timeout, shutdown.clone())
         .check("nats", {
             let nats = state.nats.clone();

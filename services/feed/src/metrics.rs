@@ -14,6 +14,7 @@ pub struct FeedMetrics {
     lagged: Counter,
     replays: Counter,
     resets: Counter,
+    refused: Counter,
     latency: Histogram,
 }
 
@@ -25,6 +26,7 @@ impl FeedMetrics {
             lagged: Counter::default(),
             replays: Counter::default(),
             resets: Counter::default(),
+            refused: Counter::default(),
             latency: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
                 0.001, 2.0, 14,
             )),
@@ -52,8 +54,13 @@ impl FeedMetrics {
             );
             r.register(
                 "feed_resets",
-                "Resume tokens too old to continue from (the client got `reset`)",
+                "Resume tokens too old to continue from: not in the stream, or beyond the replay horizon (the client got `reset`)",
                 this.resets.clone(),
+            );
+            r.register(
+                "feed_replays_refused",
+                "Resumes that got `reset` instead of a replay: beyond the replay budget, or the budget or the forgotten list unreadable",
+                this.refused.clone(),
             );
             r.register_with_unit(
                 "feed_delivery_latency",
@@ -79,6 +86,9 @@ impl FeedMetrics {
     }
     pub fn reset(&self) {
         self.resets.inc();
+    }
+    pub fn refused(&self) {
+        self.refused.inc();
     }
     pub fn delivered(&self, occurred_at: OffsetDateTime) {
         self.delivered.inc();

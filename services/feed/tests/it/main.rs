@@ -1,6 +1,8 @@
 //! gewebe-feed over HTTP against real NATS JetStream and Redis, with tokens from a real gewebe-auth.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod forget;
+mod limits;
 mod resume;
 mod streams;
 
@@ -45,6 +47,15 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut FeedConfig)) -> Feed {
 pub async fn spawn_with_token_ttl(
     adjust: impl FnOnce(&mut FeedConfig),
     token_ttl: Duration,
+) -> Feed {
+    spawn_full(adjust, token_ttl, |_| {}).await
+}
+
+/// Like [`spawn_with_token_ttl`], with a last say over the feed's whole configuration.
+pub async fn spawn_full(
+    adjust: impl FnOnce(&mut FeedConfig),
+    token_ttl: Duration,
+    adjust_config: impl FnOnce(&mut Config),
 ) -> Feed {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
@@ -97,7 +108,7 @@ pub async fn spawn_with_token_ttl(
 
     let mut feed = FeedConfig::from_env(&none).unwrap();
     adjust(&mut feed);
-    let config = Config {
+    let mut config = Config {
         http: HttpConfig::local(),
         nats: NatsConfig {
             url: env.nats_url.clone(),
@@ -115,6 +126,7 @@ pub async fn spawn_with_token_ttl(
         telemetry: telemetry("gewebe-feed"),
         feed,
     };
+    adjust_config(&mut config);
     let server = gewebe_feed::build(config.clone(), Shutdown::new())
         .await
         .unwrap()
@@ -227,10 +239,38 @@ impl Feed {
         last_event_id: Option<&str>,
         token: Option<&str>,
     ) -> Result<Stream, (u16, Value)> {
+        self.open_as(server, None, query, last_event_id, token)
+            .await
+    }
+
+    /// Like [`Feed::open`], as a client at `address` (the server believes the loopback proxy's
+    /// `X-Forwarded-For`, as it believes Caddy's).
+    pub async fn open_from(
+        &self,
+        address: &str,
+        query: &str,
+        last_event_id: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Stream, (u16, Value)> {
+        self.open_as(&self.server, Some(address), query, last_event_id, token)
+            .await
+    }
+
+    pub async fn open_as(
+        &self,
+        server: &RunningServer,
+        address: Option<&str>,
+        query: &str,
+        last_event_id: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Stream, (u16, Value)> {
         let mut req = self
             .http
             .get(server.url(&format!("/feed/stream?{query}")))
             .timeout(Duration::from_secs(3600));
+        if let Some(a) = address {
+            req = req.header("x-forwarded-for", a);
+        }
         if let Some(id) = last_event_id {
             req = req.header("last-event-id", id);
         }
@@ -240,7 +280,17 @@ impl Feed {
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         if status != 200 {
-            return Err((status, resp.json().await.unwrap_or(Value::Null)));
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let mut body: Value = resp.json().await.unwrap_or(Value::Null);
+            if let (Some(r), Some(map)) = (retry_after, body.as_object_mut()) {
+                // Not part of the problem body: the header, kept for the tests to look at.
+                map.insert("retry_after_header".into(), Value::String(r));
+            }
+            return Err((status, body));
         }
         assert_eq!(resp.headers()["content-type"], "text/event-stream");
         Ok(Stream {
@@ -275,6 +325,16 @@ impl Feed {
 
 /// A `node.created` at a position, as gewebe-geo writes it.
 pub fn node_at(lat: f64, lon: f64, title: &str) -> Envelope {
+    node_of(lat, lon, title, None).with_actor(Uuid::now_v7())
+}
+
+/// A `node.created` that `owner` wrote (as actor) and owns (`data.owner`, as geo writes it today
+/// for anything but a role-without-name owner).
+pub fn node_by(lat: f64, lon: f64, title: &str, owner: Uuid) -> Envelope {
+    node_of(lat, lon, title, Some(owner)).with_actor(owner)
+}
+
+fn node_of(lat: f64, lon: f64, title: &str, owner: Option<Uuid>) -> Envelope {
     let id = Uuid::now_v7();
     let cell = h3o::LatLng::new(lat, lon)
         .unwrap()
@@ -290,10 +350,9 @@ pub fn node_at(lat: f64, lon: f64, title: &str) -> Envelope {
             title: title.into(),
             location: Location { lat, lon },
             h3: cell.clone(),
-            owner: None,
+            owner,
         },
     )
     .unwrap()
     .with_location(Location { lat, lon }, Some(cell))
-    .with_actor(Uuid::now_v7())
 }
