@@ -23,7 +23,7 @@ use std::{
 use fred::prelude::{KeysInterface, SortedSetsInterface};
 use gewebe_events::{
     Envelope, Event,
-    consumer::{self, ConsumerConfig, HandlerError},
+    consumer::{self, ConsumerConfig, ConsumerHealth, HandlerError},
     types::AccountForgotten,
 };
 use gewebe_platform::Shutdown;
@@ -169,12 +169,13 @@ pub async fn consume(
     app: AppState,
     jetstream: async_nats::jetstream::Context,
     prefix: String,
+    health: ConsumerHealth,
     shutdown: Shutdown,
 ) {
+    // A forget is never dead-lettered because Redis was away: the consumer pauses and retries it
+    // (and `health` turns readiness red) until Redis takes it.
     let mut config = ConsumerConfig::new(&prefix, DURABLE, &[AccountForgotten::TYPE]);
-    // A forget must not be dead-lettered because Redis was away for a few seconds: at the last
-    // backoff step (5 s) this retries for weeks, longer than the stream keeps the event.
-    config.max_deliver = 1_000_000;
+    config.health = health;
     loop {
         let handler = |envelope: Envelope| {
             let app = app.clone();

@@ -106,13 +106,19 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         tracing::warn!(error = %e, "forgotten accounts not read at start; replays refused until they are");
     }
     shutdown.spawn(forgotten::refresh(state.clone(), shutdown.clone()));
+    let consumer = gewebe_events::consumer::ConsumerHealth::default();
     shutdown.spawn(forgotten::consume(
         state.clone(),
         state.nats.jetstream.clone(),
         state.nats.subject_prefix.clone(),
+        consumer.clone(),
         shutdown.clone(),
     ));
     let readiness = Readiness::new(state.config.http.ready_timeout, shutdown.clone())
+        .check("consumer", move || {
+            let consumer = consumer.clone();
+            async move { consumer.check() }
+        })
         .check("nats", {
             let nats = state.nats.clone();
             move || {
