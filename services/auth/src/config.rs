@@ -19,6 +19,30 @@ pub struct Config {
     pub keys: KeysConfig,
     pub accounts: AccountsConfig,
     pub throttle: ThrottleConfig,
+    pub audit: AuditConfig,
+}
+
+/// Anchors of the audit chain outside the database (see `audit::anchor`).
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// `AUTH_AUDIT_ANCHOR_PATH` — file `serve` appends signed anchors to and `audit verify` checks
+    /// against (default: none, no anchoring).
+    pub anchor_path: Option<std::path::PathBuf>,
+    /// `AUTH_AUDIT_ANCHOR_INTERVAL_SECS` (300): how often `serve` anchors the head when it moved.
+    pub anchor_interval: Duration,
+}
+
+impl AuditConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            anchor_path: env.raw("AUTH_AUDIT_ANCHOR_PATH").map(Into::into),
+            anchor_interval: Duration::from_secs(env.in_range(
+                "AUTH_AUDIT_ANCHOR_INTERVAL_SECS",
+                300,
+                1..=86_400,
+            )?),
+        })
+    }
 }
 
 /// Brute-force limits (see `throttle`).
@@ -207,6 +231,7 @@ impl Config {
             keys: KeysConfig::from_env(env)?,
             accounts: AccountsConfig::from_env(env)?,
             throttle: ThrottleConfig::from_env(env)?,
+            audit: AuditConfig::from_env(env)?,
         })
     }
 }

@@ -95,6 +95,15 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
     }
     spawn_key_rotation(keys.clone(), &shutdown);
     housekeeping::spawn(db.clone(), &config, &shutdown);
+    if let Some(path) = config.audit.anchor_path.clone() {
+        audit::anchor::spawn(
+            db.clone(),
+            audit::anchor::key(&config.keys.kek),
+            path,
+            config.audit.anchor_interval,
+            &shutdown,
+        );
+    }
     let listener = Server::bind(config.http.bind).await?;
     let addr = listener.local_addr()?;
     let jwks_url = config

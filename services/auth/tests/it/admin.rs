@@ -211,7 +211,12 @@ async fn verify_finds_an_altered_row_a_removed_row_and_a_cut_tail() {
             .await;
     }
     let mut conn = PgConnection::connect(&db.direct_url).await.unwrap();
-    let v = gewebe_auth::audit::verify(&mut conn).await.unwrap();
+    let v = {
+        let mut tx = conn.begin().await.unwrap();
+        let v = gewebe_auth::audit::verify(&mut tx, None).await.unwrap();
+        tx.commit().await.unwrap();
+        v
+    };
     // key rotation at start-up + 4 registrations
     assert_eq!((v.entries, v.broken.clone()), (5, None));
 
@@ -230,7 +235,12 @@ async fn verify_finds_an_altered_row_a_removed_row_and_a_cut_tail() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let v = gewebe_auth::audit::verify(&mut conn).await.unwrap();
+    let v = {
+        let mut tx = conn.begin().await.unwrap();
+        let v = gewebe_auth::audit::verify(&mut tx, None).await.unwrap();
+        tx.commit().await.unwrap();
+        v
+    };
     assert_eq!(v.broken.as_ref().map(|b| b.0), Some(3), "{v:?}");
     assert!(v.broken.unwrap().1.contains("altered"));
 
@@ -238,7 +248,12 @@ async fn verify_finds_an_altered_row_a_removed_row_and_a_cut_tail() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let v = gewebe_auth::audit::verify(&mut conn).await.unwrap();
+    let v = {
+        let mut tx = conn.begin().await.unwrap();
+        let v = gewebe_auth::audit::verify(&mut tx, None).await.unwrap();
+        tx.commit().await.unwrap();
+        v
+    };
     assert_eq!(v.broken.as_ref().map(|b| b.0), Some(3), "{v:?}");
     assert!(v.broken.unwrap().1.contains("missing"));
 
@@ -246,7 +261,12 @@ async fn verify_finds_an_altered_row_a_removed_row_and_a_cut_tail() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let v = gewebe_auth::audit::verify(&mut conn).await.unwrap();
+    let v = {
+        let mut tx = conn.begin().await.unwrap();
+        let v = gewebe_auth::audit::verify(&mut tx, None).await.unwrap();
+        tx.commit().await.unwrap();
+        v
+    };
     assert_eq!(v.broken.as_ref().map(|b| b.0), Some(3), "{v:?}");
     assert!(v.broken.unwrap().1.contains("removed from the end"));
 }

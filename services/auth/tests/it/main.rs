@@ -4,6 +4,7 @@
 mod accounts;
 mod admin;
 mod api;
+mod audit;
 mod binary;
 mod brute_force;
 mod keys;
@@ -15,7 +16,7 @@ mod throttle;
 
 use gewebe_auth::{
     Config,
-    config::{AccountsConfig, KeysConfig, ThrottleConfig},
+    config::{AccountsConfig, AuditConfig, KeysConfig, ThrottleConfig},
 };
 use gewebe_platform::{
     Shutdown,
@@ -51,6 +52,10 @@ pub fn config(db: &TestDb) -> Config {
             String,
             String,
         )>::new()))
+        .unwrap(),
+        audit: AuditConfig::from_env(&gewebe_platform::Env::from_pairs(
+            Vec::<(String, String)>::new(),
+        ))
         .unwrap(),
     }
 }
