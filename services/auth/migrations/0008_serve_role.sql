@@ -5,10 +5,15 @@
 -- `serve` that role's credentials (runbooks/auth-security.md).
 DO $$
 BEGIN
-    CREATE ROLE gewebe_auth_serve NOLOGIN;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    -- Roles belong to the cluster: another database (or a concurrent migration) made it already.
-    NULL;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'gewebe_auth_serve') THEN
+        CREATE ROLE gewebe_auth_serve NOLOGIN;
+    END IF;
+EXCEPTION
+    -- Roles belong to the cluster: a concurrent migration of another database made it meanwhile.
+    WHEN duplicate_object OR unique_violation THEN NULL;
+    WHEN insufficient_privilege THEN
+        RAISE EXCEPTION 'the role gewebe_auth_serve is missing and % may not create roles', current_user
+            USING HINT = 'as a superuser: CREATE ROLE gewebe_auth_serve NOLOGIN; then migrate again';
 END
 $$;
 
