@@ -185,7 +185,9 @@ pub async fn login(
     };
     app.throttle.login_succeeded(attempt).await;
     // Upgrading an outdated hash is worth a slot only when one is free; the next login retries.
-    if let (true, Ok(permit)) = (verified.needs_rehash, app.hasher.permit()) {
+    if verified.needs_rehash
+        && let Ok(permit) = app.hasher.permit()
+    {
         let hash = app.hasher.hash(permit, req.password).await?;
         let mut tx = app.db.begin().await?;
         store::update_hash(&mut tx, account.id, &hash).await?;
