@@ -43,6 +43,9 @@ async fn spawn_auth() -> (RunningServer, gewebe_testkit::TestDb) {
     let none = Env::from_pairs(Vec::<(String, String)>::new());
     let mut db_config = DbConfig::new(&db.pooled_url, &db.direct_url);
     db_config.max_connections = 16;
+    let mut accounts = AccountsConfig::from_env(&none).unwrap();
+    // Every bench client must find a hashing slot: the bench measures throughput, not shedding.
+    accounts.hash_concurrency = accounts.hash_concurrency.max(LOGIN_CONCURRENCY);
     let config = gewebe_auth::Config {
         http: HttpConfig {
             concurrency_limit: 4096,
@@ -60,8 +63,9 @@ async fn spawn_auth() -> (RunningServer, gewebe_testkit::TestDb) {
             otlp_endpoint: None,
         },
         keys: KeysConfig::from_env(&Env::from_pairs([("AUTH_KEK", KEK)])).unwrap(),
-        accounts: AccountsConfig::from_env(&none).unwrap(),
+        accounts,
         throttle: ThrottleConfig::from_env(&none).unwrap(),
+        audit: gewebe_auth::config::AuditConfig::from_env(&none).unwrap(),
     };
     let server = gewebe_auth::build(config, Shutdown::new()).await.unwrap();
     (server.spawn().unwrap(), db)

@@ -19,19 +19,56 @@ pub struct Config {
     pub keys: KeysConfig,
     pub accounts: AccountsConfig,
     pub throttle: ThrottleConfig,
+    pub audit: AuditConfig,
+}
+
+/// Anchors of the audit chain outside the database (see `audit::anchor`).
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// `AUTH_AUDIT_ANCHOR_PATH` — file `serve` appends signed anchors to and `audit verify` checks
+    /// against (default: none, no anchoring).
+    pub anchor_path: Option<std::path::PathBuf>,
+    /// `AUTH_AUDIT_ANCHOR_INTERVAL_SECS` (300): how often `serve` anchors the head when it moved.
+    pub anchor_interval: Duration,
+}
+
+impl AuditConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            anchor_path: env.raw("AUTH_AUDIT_ANCHOR_PATH").map(Into::into),
+            anchor_interval: Duration::from_secs(env.in_range(
+                "AUTH_AUDIT_ANCHOR_INTERVAL_SECS",
+                300,
+                1..=86_400,
+            )?),
+        })
+    }
 }
 
 /// Brute-force limits (see `throttle`).
 #[derive(Debug, Clone)]
 pub struct ThrottleConfig {
-    /// `AUTH_LOGIN_MAX_FAILURES` (5): failures per account and IP tolerated within the window.
+    /// `AUTH_LOGIN_MAX_FAILURES` (5): attempts per account and address (IPv6: /64) tolerated within
+    /// the window; counted before hashing, refunded on success.
     pub login_max_failures: u32,
     /// `AUTH_LOGIN_WINDOW_SECS` (60).
     pub login_window: Duration,
     /// `AUTH_LOGIN_BLOCK_SECS` (300): how long a pair stays locked after too many failures.
     pub login_block: Duration,
-    /// `AUTH_LOGIN_IP_MAX_FAILURES` (50): failures per IP across all accounts within the window.
+    /// `AUTH_LOGIN_IP_MAX_FAILURES` (50): attempts per address across all accounts within the window.
     pub login_ip_max_failures: u32,
+    /// `AUTH_LOGIN_ACCOUNT_FREE_FAILURES` (10): attempts per account across all addresses within
+    /// `AUTH_LOGIN_ACCOUNT_WINDOW_SECS` (900, sliding) before its progressive delay starts.
+    pub account_free_failures: u32,
+    pub account_window: Duration,
+    /// `AUTH_LOGIN_ACCOUNT_MAX_DELAY_SECS` (60): the delay doubles from 1 s up to this.
+    pub account_max_delay: Duration,
+    /// `AUTH_LOGIN_KNOWN_ADDRESS_DAYS` (30): an address an account logged in from stays exempt
+    /// from the account's delay this long after the last success there.
+    pub known_address_ttl: Duration,
+    /// `AUTH_LOGIN_AUDIT_WINDOW_SECS` (900): failed logins are audited as one entry per account
+    /// and window, with their count.
+    pub audit_window: Duration,
     /// `AUTH_REGISTER_MAX_PER_IP` (10) registrations per IP per `AUTH_REGISTER_WINDOW_SECS` (3600).
     pub register_max_per_ip: u32,
     pub register_window: Duration,
@@ -52,6 +89,29 @@ impl ThrottleConfig {
                 1..=86_400,
             )?),
             login_ip_max_failures: env.in_range("AUTH_LOGIN_IP_MAX_FAILURES", 50, 1..=1_000_000)?,
+            account_free_failures: env.in_range(
+                "AUTH_LOGIN_ACCOUNT_FREE_FAILURES",
+                10,
+                1..=100_000,
+            )?,
+            account_window: Duration::from_secs(env.in_range(
+                "AUTH_LOGIN_ACCOUNT_WINDOW_SECS",
+                900,
+                1..=86_400,
+            )?),
+            account_max_delay: Duration::from_secs(env.in_range(
+                "AUTH_LOGIN_ACCOUNT_MAX_DELAY_SECS",
+                60,
+                1..=3600,
+            )?),
+            known_address_ttl: Duration::from_secs(
+                86_400 * env.in_range("AUTH_LOGIN_KNOWN_ADDRESS_DAYS", 30, 1..=365)?,
+            ),
+            audit_window: Duration::from_secs(env.in_range(
+                "AUTH_LOGIN_AUDIT_WINDOW_SECS",
+                900,
+                1..=86_400,
+            )?),
             register_max_per_ip: env.in_range("AUTH_REGISTER_MAX_PER_IP", 10, 1..=1_000_000)?,
             register_window: Duration::from_secs(env.in_range(
                 "AUTH_REGISTER_WINDOW_SECS",
@@ -79,6 +139,12 @@ pub struct AccountsConfig {
     pub refresh_grace: Duration,
     /// `JWKS_URL` — where this service verifies its own tokens (default: its own JWKS route).
     pub jwks_url: Option<String>,
+    /// `AUTH_HASH_CONCURRENCY` — argon2 hashes running at once (default 2 × the cores); beyond it
+    /// logins and registrations get `503 overloaded` at once.
+    pub hash_concurrency: usize,
+    /// `AUTH_HOUSEKEEPING_INTERVAL_SECS` (60) — how often sealed refresh successors past the grace
+    /// window are erased and closed windows of failed logins are written to the audit log.
+    pub housekeeping_interval: Duration,
 }
 
 impl AccountsConfig {
@@ -101,8 +167,24 @@ impl AccountsConfig {
                 10,
                 0..=10,
             )?),
+            hash_concurrency: env.in_range(
+                "AUTH_HASH_CONCURRENCY",
+                default_hash_concurrency(),
+                1..=4096,
+            )?,
+            housekeeping_interval: Duration::from_secs(env.in_range(
+                "AUTH_HOUSEKEEPING_INTERVAL_SECS",
+                60,
+                1..=3600,
+            )?),
         })
     }
+}
+
+/// Two hashes per core keep the cores busy while one waits to be scheduled, and cap memory at
+/// `2 × cores × AUTH_ARGON2_M_KIB`.
+fn default_hash_concurrency() -> usize {
+    2 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// Signing keys and the tokens they sign.
@@ -149,6 +231,7 @@ impl Config {
             keys: KeysConfig::from_env(env)?,
             accounts: AccountsConfig::from_env(env)?,
             throttle: ThrottleConfig::from_env(env)?,
+            audit: AuditConfig::from_env(env)?,
         })
     }
 }

@@ -30,6 +30,10 @@ pub enum Error {
     Throttled { retry_after: u32 },
     #[error("rate-limit store unavailable")]
     ThrottleUnavailable,
+    #[error("every password-hashing slot is busy")]
+    Overloaded,
+    #[error("forbidden")]
+    Forbidden(&'static str),
     #[error("version mismatch")]
     VersionMismatch,
     #[error("no admin would remain")]
@@ -73,6 +77,12 @@ impl From<Error> for Problem {
                 "login protection is unavailable, so logins are paused; retry shortly",
                 5,
             ),
+            Error::Overloaded => Problem::unavailable(
+                "overloaded",
+                "too many logins are being checked right now; retry shortly",
+                1,
+            ),
+            Error::Forbidden(detail) => Problem::forbidden(detail),
             Error::VersionMismatch => Problem::precondition_failed(
                 "the account changed since you read it; reload and retry",
             ),

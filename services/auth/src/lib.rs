@@ -6,6 +6,7 @@ pub mod admin;
 pub mod audit;
 pub mod config;
 pub mod error;
+pub mod housekeeping;
 pub mod keys;
 mod openapi;
 pub mod sessions;
@@ -93,6 +94,16 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         tracing::warn!(error = %e, "checking the signing key at start-up failed");
     }
     spawn_key_rotation(keys.clone(), &shutdown);
+    housekeeping::spawn(db.clone(), &config, &shutdown);
+    if let Some(path) = config.audit.anchor_path.clone() {
+        audit::anchor::spawn(
+            db.clone(),
+            audit::anchor::key(&config.keys.kek),
+            path,
+            config.audit.anchor_interval,
+            &shutdown,
+        );
+    }
     let listener = Server::bind(config.http.bind).await?;
     let addr = listener.local_addr()?;
     let jwks_url = config
@@ -113,6 +124,7 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         config.accounts.argon2_m_kib,
         config.accounts.argon2_t,
         config.accounts.argon2_p,
+        config.accounts.hash_concurrency,
     )?;
     let outbox = gewebe_events::outbox::Outbox::new(SCHEMA, db.pool().clone())?;
     let throttle = throttle::Throttle::new(redis.clone(), config.throttle.clone());

@@ -46,8 +46,21 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditAction {
-    /// Recompute the chain; exit 1 and name the first broken link if a row was altered or removed.
-    Verify,
+    /// Recompute the chain in one snapshot; exit 1 and name the first broken link if a row was
+    /// altered or removed, or if the chain no longer holds the newest anchor's entry.
+    Verify {
+        /// Anchor file to check against (default `AUTH_AUDIT_ANCHOR_PATH`).
+        #[arg(long)]
+        anchor: Option<std::path::PathBuf>,
+    },
+    /// Append a signed anchor of the current head to the anchor file now.
+    Anchor {
+        /// Default `AUTH_AUDIT_ANCHOR_PATH`.
+        #[arg(long)]
+        anchor: Option<std::path::PathBuf>,
+    },
+    /// Print the public key that verifies anchors (base64url), for auditors.
+    AnchorKey,
 }
 
 #[derive(Subcommand)]
@@ -89,8 +102,20 @@ fn main() -> std::process::ExitCode {
                 action: KeysAction::Rotate,
             } => rotate(&config).await,
             Command::Audit {
-                action: AuditAction::Verify,
-            } => verify(&config).await,
+                action: AuditAction::Verify { anchor },
+            } => verify(&config, anchor).await,
+            Command::Audit {
+                action: AuditAction::Anchor { anchor },
+            } => anchor_now(&config, anchor).await,
+            Command::Audit {
+                action: AuditAction::AnchorKey,
+            } => {
+                use base64::Engine as _;
+                let key = gewebe_auth::audit::anchor::key(&config.keys.kek).verifying_key();
+                let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes());
+                tracing::info!(public_key = %key, "audit anchor key (Ed25519)");
+                Ok(())
+            }
             Command::Accounts {
                 action:
                     AccountsAction::Forget {
@@ -129,14 +154,34 @@ async fn rotate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn verify(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+async fn verify(
+    config: &Config,
+    anchor: Option<std::path::PathBuf>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use gewebe_auth::audit::anchor;
     let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
-    let mut tx = db.begin().await?;
-    let v = gewebe_auth::audit::verify(&mut tx).await?;
+    let path = anchor.or_else(|| config.audit.anchor_path.clone());
+    let anchored = match &path {
+        Some(path) => anchor::latest(path, &anchor::key(&config.keys.kek).verifying_key())
+            .map_err(|e| format!("audit anchor {}: {e}", path.display()))?,
+        None => None,
+    };
+    if path.is_some() && anchored.is_none() {
+        tracing::warn!(
+            "the anchor file holds no anchor yet; checking the chain against its head only"
+        );
+    }
+    // Like `Db::begin` (the `DEALLOCATE ALL` is for PgBouncer), but a snapshot from the start:
+    // `BEGIN; DEALLOCATE ALL` already counts as a query for `SET TRANSACTION`.
+    let mut tx = db
+        .pool()
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; DEALLOCATE ALL")
+        .await?;
+    let v = gewebe_auth::audit::verify(&mut tx, anchored.as_ref()).await?;
     tx.commit().await?;
     match v.broken {
         None => {
-            tracing::info!(entries = v.entries, head = %v.head, "audit log intact");
+            tracing::info!(entries = v.entries, head = %v.head, anchored_seq = anchored.map(|a| a.seq), "audit log intact");
             Ok(())
         }
         Some((seq, why)) => {
@@ -144,6 +189,23 @@ async fn verify(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
             Err(format!("audit log broken at entry {seq}: {why}").into())
         }
     }
+}
+
+async fn anchor_now(
+    config: &Config,
+    anchor: Option<std::path::PathBuf>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use gewebe_auth::audit::anchor;
+    let path = anchor
+        .or_else(|| config.audit.anchor_path.clone())
+        .ok_or("no anchor file: pass --anchor or set AUTH_AUDIT_ANCHOR_PATH")?;
+    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
+    let mut tx = db.begin().await?;
+    let head = anchor::head(&mut tx).await?;
+    tx.commit().await?;
+    anchor::append(&path, &anchor::key(&config.keys.kek), &head)?;
+    tracing::info!(seq = head.seq, path = %path.display(), "audit head anchored");
+    Ok(())
 }
 
 async fn set_roles(

@@ -1,13 +1,27 @@
 //! Brute-force protection in Redis/KeyDB: atomic Lua scripts over counters with TTLs.
 //!
-//! - Login, per (account, IP): more than `AUTH_LOGIN_MAX_FAILURES` failures within
-//!   `AUTH_LOGIN_WINDOW_SECS` lock that pair for `AUTH_LOGIN_BLOCK_SECS` — the failure that crosses
-//!   the limit and every attempt during the lock get 429, even with the right password.
-//! - Login, per IP across accounts: `AUTH_LOGIN_IP_MAX_FAILURES` failures per window.
-//! - Registration, per IP: `AUTH_REGISTER_MAX_PER_IP` per `AUTH_REGISTER_WINDOW_SECS`.
+//! An address is its full IPv4 address, or its IPv6 /64: one subscriber usually gets a whole /64, so
+//! counting single IPv6 addresses would let one attacker rotate through 2^64 of them.
+//!
+//! A login attempt is counted *before* its password is hashed, in the same script that checks the
+//! limits (`BEGIN`), so N concurrent requests cannot all pass the check before any of them counts;
+//! a successful login refunds its attempt. Limits:
+//!
+//! - per (account, address): more than `AUTH_LOGIN_MAX_FAILURES` attempts within
+//!   `AUTH_LOGIN_WINDOW_SECS` lock that pair for `AUTH_LOGIN_BLOCK_SECS` — the attempt that crosses
+//!   the limit and every attempt during the lock get 429, even with the right password;
+//! - per address across accounts: `AUTH_LOGIN_IP_MAX_FAILURES` per window;
+//! - per account across all addresses (against address pools): after
+//!   `AUTH_LOGIN_ACCOUNT_FREE_FAILURES` attempts within `AUTH_LOGIN_ACCOUNT_WINDOW_SECS` (sliding),
+//!   the account takes one attempt per delay — 1 s, doubling, at most
+//!   `AUTH_LOGIN_ACCOUNT_MAX_DELAY_SECS`; others get 429 with the delay left as Retry-After. Addresses
+//!   the account logged in from within `AUTH_LOGIN_KNOWN_ADDRESS_DAYS` are exempt from this gate (only
+//!   their pair limit applies), so an attacker who makes an account fail from everywhere does not
+//!   keep its owner out at home; a new address waits at most the maximum delay once the attack ends.
+//! - registration, per address: `AUTH_REGISTER_MAX_PER_IP` per `AUTH_REGISTER_WINDOW_SECS`.
 //!
 //! The account part of a key is a hash of the normalised e-mail address (also for unknown
-//! addresses, which must behave exactly like known ones), so Redis never holds an address.
+//! addresses, which must behave exactly like known ones), so Redis never holds an e-mail address.
 //! If Redis cannot answer, the caller fails closed (503) rather than letting logins through unthrottled.
 
 use std::net::IpAddr;
@@ -18,31 +32,52 @@ use sha2::{Digest, Sha256};
 
 use crate::{config::ThrottleConfig, error::Error};
 
-/// Retry-After in seconds if the pair or the IP is locked, else 0.
-const CHECK: &str = r"
-local t = redis.call('TTL', KEYS[1])
-if t > 0 then return t end
-local n = tonumber(redis.call('GET', KEYS[2]) or '0')
-if n >= tonumber(ARGV[1]) then
-  local r = redis.call('TTL', KEYS[2])
+/// KEYS: pair count, pair lock, address count, account count, account gate, known-address marker.
+/// ARGV: window, pair max, block, address max, account window, account free, account max delay.
+/// Returns `{0, 0}` to go ahead, `{1, retry}` refused, `{2, retry}` refused by a lock this attempt
+/// started. Refused attempts are not counted: they cost nothing, and the attempts that are counted
+/// already decide every limit.
+const BEGIN: &str = r"
+local t = redis.call('TTL', KEYS[2])
+if t > 0 then return {1, t} end
+local ipn = tonumber(redis.call('GET', KEYS[3]) or '0')
+if ipn >= tonumber(ARGV[4]) then
+  local r = redis.call('TTL', KEYS[3])
   if r < 1 then r = 1 end
-  return r
+  return {1, r}
 end
-return 0
-";
-
-/// Counts a failure for the pair and the IP; locks the pair when it passes the limit.
-/// Returns the lock's length in seconds if this failure started one, else 0.
-const FAIL: &str = r"
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-local m = redis.call('INCR', KEYS[3])
-if m == 1 then redis.call('EXPIRE', KEYS[3], ARGV[1]) end
-if n > tonumber(ARGV[2]) then
+if redis.call('EXISTS', KEYS[6]) == 0 then
+  local g = redis.call('PTTL', KEYS[5])
+  if g > 0 then return {1, math.ceil(g / 1000)} end
+end
+local p = redis.call('INCR', KEYS[1])
+if p == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if p > tonumber(ARGV[2]) then
   redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
   redis.call('DEL', KEYS[1])
-  return tonumber(ARGV[3])
+  return {2, tonumber(ARGV[3])}
 end
+local i = redis.call('INCR', KEYS[3])
+if i == 1 then redis.call('EXPIRE', KEYS[3], ARGV[1]) end
+local a = redis.call('INCR', KEYS[4])
+redis.call('EXPIRE', KEYS[4], ARGV[5])
+local over = a - tonumber(ARGV[6])
+if over >= 0 then
+  local d = math.min(2 ^ math.min(over, 30), tonumber(ARGV[7]))
+  redis.call('SET', KEYS[5], '1', 'EX', string.format('%d', math.floor(d)))
+end
+return {0, 0}
+";
+
+/// After a successful login: forgive the pair, refund this attempt to the address and the
+/// account (never below zero, never a key without TTL), and remember the address for the account.
+/// KEYS: pair count, address count, account count, known-address marker. ARGV: marker TTL.
+const SUCCEEDED: &str = r"
+redis.call('DEL', KEYS[1])
+for _, k in ipairs({KEYS[2], KEYS[3]}) do
+  if tonumber(redis.call('GET', k) or '0') > 0 then redis.call('DECR', k) end
+end
+redis.call('SET', KEYS[4], '1', 'EX', ARGV[1])
 return 0
 ";
 
@@ -64,11 +99,34 @@ pub struct Throttle {
     config: ThrottleConfig,
 }
 
-/// The Redis keys of one login attempt.
-struct LoginKeys {
-    failures: String,
+/// A counted login attempt: the keys it was counted under.
+pub struct Attempt {
+    pair: String,
     lock: String,
-    ip_failures: String,
+    address: String,
+    account: String,
+    gate: String,
+    known: String,
+}
+
+/// Why a login attempt was refused before its password was looked at.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub retry_after: u32,
+    /// This attempt crossed the pair limit and started its lock (audited, once per lock).
+    pub locked_now: bool,
+}
+
+/// The part of an address limits are keyed by: an IPv4 address whole, an IPv6 address by its /64
+/// (IPv4-mapped IPv6 counts as IPv4).
+pub fn address_key(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
 }
 
 impl Throttle {
@@ -76,65 +134,89 @@ impl Throttle {
         Self { redis, config }
     }
 
-    fn login_keys(&self, email: &str, ip: IpAddr) -> LoginKeys {
+    fn attempt(&self, email: &str, ip: IpAddr) -> Attempt {
         let digest = Sha256::digest(format!("gewebe-login:{email}").as_bytes());
         let account = crate::audit::hex(&digest[..16]);
-        LoginKeys {
-            failures: self.redis.key(&format!("auth:login:fail:{account}:{ip}")),
-            lock: self.redis.key(&format!("auth:login:lock:{account}:{ip}")),
-            ip_failures: self.redis.key(&format!("auth:login:ipfail:{ip}")),
+        let addr = address_key(ip);
+        // The known-address marker outlives the counters by weeks: keep the address out of it.
+        let marker = Sha256::digest(format!("gewebe-known:{account}:{addr}").as_bytes());
+        let marker = crate::audit::hex(&marker[..16]);
+        let key = |rest: String| self.redis.key(&rest);
+        Attempt {
+            pair: key(format!("auth:login:fail:{account}:{addr}")),
+            lock: key(format!("auth:login:lock:{account}:{addr}")),
+            address: key(format!("auth:login:ipfail:{addr}")),
+            account: key(format!("auth:login:acct:{account}")),
+            gate: key(format!("auth:login:gate:{account}")),
+            known: key(format!("auth:login:known:{marker}")),
         }
     }
 
-    /// Before checking the password: `Err(Throttled)` while the pair or the IP is locked.
-    pub async fn check_login(&self, email: &str, ip: IpAddr) -> Result<(), Error> {
-        let keys = self.login_keys(email, ip);
-        let retry: i64 = self
+    /// Before looking at the password: counts the attempt, or refuses it.
+    /// `Ok(Err(refused))` → 429; `Err(_)` → Redis is down (503, fail closed).
+    pub async fn begin_login(
+        &self,
+        email: &str,
+        ip: IpAddr,
+    ) -> Result<Result<Attempt, Refused>, Error> {
+        let a = self.attempt(email, ip);
+        let c = &self.config;
+        let (outcome, retry): (i64, i64) = self
             .redis
             .client
             .eval(
-                CHECK,
-                vec![keys.lock, keys.ip_failures],
-                vec![i64::from(self.config.login_ip_max_failures)],
-            )
-            .await
-            .map_err(|e| unavailable(&e))?;
-        throttled(retry)
-    }
-
-    /// After a wrong password. `Ok(Some(secs))` if this failure started a lock.
-    pub async fn login_failed(&self, email: &str, ip: IpAddr) -> Result<Option<u32>, Error> {
-        let keys = self.login_keys(email, ip);
-        let locked: i64 = self
-            .redis
-            .client
-            .eval(
-                FAIL,
-                vec![keys.failures, keys.lock, keys.ip_failures],
+                BEGIN,
                 vec![
-                    self.config.login_window.as_secs() as i64,
-                    i64::from(self.config.login_max_failures),
-                    self.config.login_block.as_secs() as i64,
+                    a.pair.clone(),
+                    a.lock.clone(),
+                    a.address.clone(),
+                    a.account.clone(),
+                    a.gate.clone(),
+                    a.known.clone(),
+                ],
+                vec![
+                    secs(c.login_window),
+                    i64::from(c.login_max_failures),
+                    secs(c.login_block),
+                    i64::from(c.login_ip_max_failures),
+                    secs(c.account_window),
+                    i64::from(c.account_free_failures),
+                    secs(c.account_max_delay),
                 ],
             )
             .await
             .map_err(|e| unavailable(&e))?;
-        Ok((locked > 0).then(|| u32::try_from(locked).unwrap_or(u32::MAX)))
+        Ok(match outcome {
+            0 => Ok(a),
+            other => Err(Refused {
+                retry_after: u32::try_from(retry.max(1)).unwrap_or(u32::MAX),
+                locked_now: other == 2,
+            }),
+        })
     }
 
-    /// After a successful login the pair's failures are forgiven (the IP's are not). Best effort:
-    /// the check before the password just succeeded, and a lost reset only keeps a count alive.
-    pub async fn login_succeeded(&self, email: &str, ip: IpAddr) {
-        use fred::interfaces::KeysInterface;
-        let keys = self.login_keys(email, ip);
-        if let Err(e) = self.redis.client.del::<i64, _>(keys.failures).await {
-            tracing::warn!(kind = ?e.kind(), "resetting the login failure count failed");
+    /// After a successful login. Best effort: a lost refund only keeps a count alive until its
+    /// window ends, and a lost marker only makes the next login from here a "new address" one.
+    pub async fn login_succeeded(&self, a: Attempt) {
+        let result: Result<i64, _> = self
+            .redis
+            .client
+            .eval(
+                SUCCEEDED,
+                vec![a.pair, a.address, a.account, a.known],
+                vec![secs(self.config.known_address_ttl)],
+            )
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(kind = ?e.kind(), "refunding a successful login attempt failed");
         }
     }
 
-    /// Counts a registration from `ip`; `Err(Throttled)` past the limit.
+    /// Counts a registration from `ip`'s address; `Err(Throttled)` past the limit.
     pub async fn register(&self, ip: IpAddr) -> Result<(), Error> {
-        let key = self.redis.key(&format!("auth:register:{ip}"));
+        let key = self
+            .redis
+            .key(&format!("auth:register:{}", address_key(ip)));
         let retry: i64 = self
             .redis
             .client
@@ -142,27 +224,43 @@ impl Throttle {
                 HIT,
                 vec![key],
                 vec![
-                    self.config.register_window.as_secs() as i64,
+                    secs(self.config.register_window),
                     i64::from(self.config.register_max_per_ip),
                 ],
             )
             .await
             .map_err(|e| unavailable(&e))?;
-        throttled(retry)
+        if retry > 0 {
+            Err(Error::Throttled {
+                retry_after: u32::try_from(retry).unwrap_or(u32::MAX),
+            })
+        } else {
+            Ok(())
+        }
     }
 }
 
-fn throttled(retry: i64) -> Result<(), Error> {
-    if retry > 0 {
-        Err(Error::Throttled {
-            retry_after: u32::try_from(retry).unwrap_or(u32::MAX),
-        })
-    } else {
-        Ok(())
-    }
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs().max(1)).unwrap_or(i64::MAX)
 }
 
 fn unavailable(e: &fred::error::Error) -> Error {
     tracing::error!(kind = ?e.kind(), "rate-limit store unavailable; failing closed");
     Error::ThrottleUnavailable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::address_key;
+
+    #[test]
+    fn ipv6_is_keyed_by_its_64_and_ipv4_whole() {
+        let k = |s: &str| address_key(s.parse().unwrap());
+        assert_eq!(k("2001:db8:1:2::1"), k("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_eq!(k("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_ne!(k("2001:db8:1:2::1"), k("2001:db8:1:3::1"));
+        assert_eq!(k("198.51.100.7"), "198.51.100.7");
+        assert_ne!(k("198.51.100.7"), k("198.51.100.8"));
+        assert_eq!(k("::ffff:198.51.100.7"), "198.51.100.7");
+    }
 }

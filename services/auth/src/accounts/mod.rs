@@ -2,6 +2,7 @@
 //! Routes (all in `routes::router`): `POST /auth/register`, `POST /auth/login`, `GET|PATCH|DELETE
 //! /auth/me` (update and forget in `me`), `GET /auth/profiles/{id}` (in `profiles`).
 
+pub mod failures;
 mod me;
 pub mod password;
 mod profiles;

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{store, validate};
+use super::{failures, store, validate};
 use crate::{
     AppState,
     audit::{self, Kind},
@@ -78,13 +78,16 @@ impl From<store::Account> for Account {
     }
 }
 
-/// Creates an account.
+/// Creates an account. A taken address answers 409 `email_taken`, which lets a caller learn that an
+/// address is registered; the registration limit per address bounds how fast (the trade-off is in
+/// runbooks/auth-security.md).
 #[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = Register,
     responses(
         (status = 201, body = Account),
-        (status = 409, description = "e-mail taken (`email_taken`)", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 422, description = "invalid fields (`validation_failed`)", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 429, description = "too many registrations from this address (`rate_limited`, Retry-After)", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 409, description = "e-mail taken (`email_taken`). This tells the caller that the address has an account; kept on purpose, rate-limited per address (see runbooks/auth-security.md)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid fields (`validation_failed`)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "too many registrations from this address (IPv6: its /64) (`rate_limited`, Retry-After)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "`overloaded`: every password-hashing slot is busy (Retry-After, at once); `throttle_unavailable`: the rate-limit store is down", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn register(
     State(app): State<AppState>,
@@ -98,9 +101,11 @@ pub async fn register(
     if !errors.is_empty() {
         return Err(Error::Validation(errors));
     }
-    // Counted before the (deliberately slow) hash, so the limit also protects the CPU.
+    // A hashing slot first (503 at once when all are busy, before anything is counted), then the
+    // limit, counted before the (deliberately slow) hash so that it also protects the CPU.
+    let permit = app.hasher.permit()?;
     app.throttle.register(ip).await?;
-    let hash = app.hasher.hash(req.password).await?;
+    let hash = app.hasher.hash(permit, req.password).await?;
     let id = Uuid::now_v7();
 
     let mut tx = app.db.begin().await?;
@@ -125,14 +130,16 @@ pub async fn register(
 }
 
 /// Exchanges e-mail and password for an access token. Wrong e-mail and wrong password get the same
-/// answer, after the same work. Too many failures for one account from one address lock that pair
-/// (429 with Retry-After, even with the right password).
+/// answer, after the same work. Every attempt is counted before its password is checked (a success
+/// refunds it): too many for one account from one address lock that pair (429 with Retry-After,
+/// even with the right password); one account failing from many addresses slows down to one
+/// attempt per growing delay, except from addresses it recently logged in from.
 #[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = Login,
     responses(
         (status = 200, body = crate::sessions::routes_doc::Tokens, description = "access token; the refresh token as an HttpOnly cookie scoped to /auth"),
-        (status = 401, description = "wrong e-mail or password (`invalid_credentials`)", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 429, description = "locked after too many failures (`rate_limited`, Retry-After)", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 503, description = "the rate-limit store is down; logins fail closed (`throttle_unavailable`)", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 401, description = "wrong e-mail or password (`invalid_credentials`)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "locked after too many attempts for this account from this address (IPv6: its /64), too many from this address, or the account's progressive delay (`rate_limited`, Retry-After)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "`overloaded`: every password-hashing slot is busy (Retry-After, at once); `throttle_unavailable`: the rate-limit store is down, logins fail closed", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     State(app): State<AppState>,
@@ -141,7 +148,23 @@ pub async fn login(
 ) -> Result<axum::response::Response, Error> {
     let mut ignored = Vec::new();
     let email = validate::email(&req.email, &mut ignored);
-    app.throttle.check_login(&email, ip).await?;
+    // The slot before the count: an attempt refused for overload was never looked at, so it must
+    // not count against the owner.
+    let permit = app.hasher.permit()?;
+    let attempt = match app.throttle.begin_login(&email, ip).await? {
+        Ok(attempt) => attempt,
+        Err(refused) => {
+            drop(permit);
+            if refused.locked_now {
+                // Once per lock, not per refused attempt; attributed like a failure (by e-mail).
+                let known = account_of(&app, &email).await?;
+                record_failure(&app, known, failures::Failure::Locked).await?;
+            }
+            return Err(Error::Throttled {
+                retry_after: refused.retry_after,
+            });
+        }
+    };
     let found = {
         let mut tx = app.db.begin().await?;
         let found = store::credentials(&mut tx, &email).await?;
@@ -149,28 +172,23 @@ pub async fn login(
         found
     };
     let stored = found.as_ref().and_then(|c| c.password_hash.clone());
-    let verified = app.hasher.verify(req.password.clone(), stored).await?;
+    let verified = app
+        .hasher
+        .verify(permit, req.password.clone(), stored)
+        .await?;
     let known = found.as_ref().map(|c| c.id);
     let Some(account) = found.filter(|_| verified.ok) else {
-        // Known and unknown addresses take the same path here too: counter, audit entry, answer.
-        let locked = app.throttle.login_failed(&email, ip).await?;
-        let kind = if locked.is_some() {
-            Kind::LoginLocked
-        } else {
-            Kind::LoginFailed
-        };
-        let mut tx = app.db.begin().await?;
-        audit::record(&mut tx, kind, known, None, json!({"reason": "credentials"})).await?;
-        tx.commit().await?;
-        tracing::info!(locked = locked.is_some(), "login failed");
-        return Err(match locked {
-            Some(retry_after) => Error::Throttled { retry_after },
-            None => Error::InvalidCredentials,
-        });
+        // Known and unknown addresses take the same path here too: counted, aggregated, answered.
+        record_failure(&app, known, failures::Failure::Credentials).await?;
+        tracing::info!("login failed");
+        return Err(Error::InvalidCredentials);
     };
-    app.throttle.login_succeeded(&email, ip).await;
-    if verified.needs_rehash {
-        let hash = app.hasher.hash(req.password).await?;
+    app.throttle.login_succeeded(attempt).await;
+    // Upgrading an outdated hash is worth a slot only when one is free; the next login retries.
+    if verified.needs_rehash
+        && let Ok(permit) = app.hasher.permit()
+    {
+        let hash = app.hasher.hash(permit, req.password).await?;
         let mut tx = app.db.begin().await?;
         store::update_hash(&mut tx, account.id, &hash).await?;
         tx.commit().await?;
@@ -202,6 +220,24 @@ pub async fn login(
         req.refresh_token_in_body,
     )
     .await
+}
+
+async fn account_of(app: &AppState, email: &str) -> Result<Option<Uuid>, Error> {
+    let mut tx = app.db.begin().await?;
+    let found = store::credentials(&mut tx, email).await?;
+    tx.commit().await?;
+    Ok(found.map(|c| c.id))
+}
+
+async fn record_failure(
+    app: &AppState,
+    account: Option<Uuid>,
+    failure: failures::Failure,
+) -> Result<(), Error> {
+    let mut tx = app.db.begin().await?;
+    failures::count(&mut tx, account, failure, app.config.throttle.audit_window).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The caller's own account.

@@ -171,18 +171,56 @@ pub async fn profile(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<P
     .await
 }
 
-/// Replaces the roles of `id`. Refuses (`Ok(Err(()))`) if no admin would remain. The admin rows are
-/// locked first, so two admins demoting each other at once cannot both succeed.
+/// Locks every admin's row, in id order (so two admin requests at once queue instead of
+/// deadlocking), and returns their ids: the current admins, which no one can change until commit.
+pub async fn lock_admins(conn: &mut PgConnection) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT id FROM auth.accounts WHERE 'admin' = ANY(roles) AND forgotten_at IS NULL \
+         ORDER BY id FOR UPDATE",
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Whether `id` holds the admin role now (a plain read, for requests that change nothing).
+pub async fn is_admin(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    let admin: Option<bool> = sqlx::query_scalar(
+        "SELECT 'admin' = ANY(roles) FROM auth.accounts WHERE id = $1 AND forgotten_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(admin.unwrap_or(false))
+}
+
+/// Whether `session` of `account` is live (not revoked, the account not forgotten). Takes a share
+/// lock on the session, so a logout running at the same moment is ordered before or after.
+pub async fn session_live(
+    conn: &mut PgConnection,
+    account: Uuid,
+    session: Uuid,
+) -> sqlx::Result<bool> {
+    let live: Option<bool> = sqlx::query_scalar(
+        "SELECT s.revoked_at IS NULL AND a.forgotten_at IS NULL FROM auth.sessions s \
+         JOIN auth.accounts a ON a.id = s.account_id WHERE s.id = $1 AND s.account_id = $2 \
+         FOR SHARE OF s",
+    )
+    .bind(session)
+    .bind(account)
+    .fetch_optional(conn)
+    .await?;
+    Ok(live.unwrap_or(false))
+}
+
+/// Replaces the roles of `id`. Refuses (`Ok(Err(()))`) if no admin would remain. `admins` must come
+/// from [`lock_admins`] in the same transaction, so two admins demoting each other at once cannot
+/// both succeed.
 pub async fn set_roles(
     conn: &mut PgConnection,
+    admins: &[Uuid],
     id: Uuid,
     roles: &[String],
 ) -> sqlx::Result<Result<Option<Account>, LastAdmin>> {
-    let admins: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM auth.accounts WHERE 'admin' = ANY(roles) AND forgotten_at IS NULL FOR UPDATE",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
     let stays_admin = roles.iter().any(|r| r == "admin");
     if !stays_admin && admins.contains(&id) && admins.len() == 1 {
         return Ok(Err(LastAdmin));

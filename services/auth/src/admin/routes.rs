@@ -2,7 +2,7 @@ use axum::{Router, extract::State, routing::get, routing::put};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use gewebe_platform::{
     FieldError,
-    auth::{Admin, Role},
+    auth::{Admin, AuthUser, Role},
     http::extract::{Json, Path, Query},
 };
 use serde::{Deserialize, Serialize};
@@ -57,11 +57,11 @@ fn decode_cursor(cursor: &str) -> Result<i64, Error> {
     responses(
         (status = 200, body = AuditPage),
         (status = 400, description = "`invalid_cursor`, `invalid_query`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 403, description = "not an admin (`forbidden`)", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 403, description = "not an admin, checked against the database, not only the token: a demoted admin or a logged-out session is refused at once (`forbidden`)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn audit_log(
     State(app): State<AppState>,
-    Admin(_): Admin,
+    Admin(caller): Admin,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<AuditPage>, Error> {
     let limit = q.limit.unwrap_or(50);
@@ -74,6 +74,8 @@ pub async fn audit_log(
     }
     let before = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let mut tx = app.db.begin().await?;
+    let admin = store::is_admin(&mut tx, caller.id).await?;
+    still_admin(&mut tx, admin, &caller).await?;
     let page = audit::list(&mut tx, q.account_id, before, limit).await?;
     tx.commit().await?;
     Ok(Json(AuditPage {
@@ -96,13 +98,14 @@ pub struct Roles {
     version: i64,
 }
 
-/// Replaces an account's roles. They take effect with its next access token (at the latest after
-/// `ACCESS_TOKEN_TTL_SECS`). The last admin cannot lose the role (409 `last_admin`).
+/// Replaces an account's roles. In tokens they take effect with the account's next access token (at
+/// the latest after `ACCESS_TOKEN_TTL_SECS`), but admin powers end at once: every admin request
+/// re-reads its caller's roles and session. The last admin cannot lose the role (409 `last_admin`).
 #[utoipa::path(put, path = "/auth/admin/accounts/{id}/roles", tag = "admin", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = SetRoles,
     responses(
         (status = 200, body = Roles),
-        (status = 403, description = "not an admin (`forbidden`)", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 403, description = "not an admin, checked against the database in the same transaction as the change: a demoted admin or a logged-out session is refused at once (`forbidden`)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 404, body = gewebe_platform::http::problem::ProblemBody),
         (status = 409, description = "`last_admin`", body = gewebe_platform::http::problem::ProblemBody),
         (status = 422, description = "unknown role (`validation_failed`)", body = gewebe_platform::http::problem::ProblemBody),
@@ -115,7 +118,7 @@ pub async fn set_roles(
 ) -> Result<Json<Roles>, Error> {
     let roles = normalise_roles(&req.roles)?;
     let mut tx = app.db.begin().await?;
-    let account = change_roles(&mut tx, id, &roles, Some(admin.id)).await?;
+    let account = change_roles(&mut tx, id, &roles, Some(&admin)).await?;
     tx.commit().await?;
     tracing::info!(account_id = %id, actor_id = %admin.id, roles = ?account.roles, "roles changed");
     Ok(Json(Roles {
@@ -125,14 +128,19 @@ pub async fn set_roles(
     }))
 }
 
-/// Sets the roles and records who did it (`actor`: `None` for the command line).
+/// Sets the roles and records who did it (`actor`: `None` for the command line). An actor's own
+/// standing is checked here, under the same locks as the change.
 pub async fn change_roles(
     conn: &mut sqlx::PgConnection,
     id: Uuid,
     roles: &[String],
-    actor: Option<Uuid>,
+    actor: Option<&AuthUser>,
 ) -> Result<store::Account, Error> {
-    let account = store::set_roles(conn, id, roles)
+    let admins = store::lock_admins(conn).await?;
+    if let Some(actor) = actor {
+        still_admin(conn, admins.contains(&actor.id), actor).await?;
+    }
+    let account = store::set_roles(conn, &admins, id, roles)
         .await?
         .map_err(|store::LastAdmin| Error::LastAdmin)?
         .ok_or(Error::NotFound)?;
@@ -140,11 +148,35 @@ pub async fn change_roles(
         conn,
         Kind::RolesChanged,
         Some(id),
-        actor,
+        actor.map(|a| a.id),
         json!({ "roles": account.roles, "via": if actor.is_some() { "api" } else { "cli" } }),
     )
     .await?;
     Ok(account)
+}
+
+/// The token said admin, but it may be up to `ACCESS_TOKEN_TTL_SECS` old (and verified tokens are
+/// cached): the caller must still be an admin in the database (`admin`, read in the caller's
+/// transaction), with a live session.
+async fn still_admin(
+    conn: &mut sqlx::PgConnection,
+    admin: bool,
+    caller: &AuthUser,
+) -> Result<(), Error> {
+    if !admin {
+        return Err(Error::Forbidden("this action needs the admin role"));
+    }
+    let live = match caller.session_id {
+        Some(session) => store::session_live(conn, caller.id, session).await?,
+        None => false,
+    };
+    if live {
+        Ok(())
+    } else {
+        Err(Error::Forbidden(
+            "the session of this token has ended; log in again",
+        ))
+    }
 }
 
 /// Known roles only, `user` always, in a fixed order.

@@ -12,10 +12,9 @@ pub enum Kind {
     AccountUpdated,
     AccountForgotten,
     LoginSucceeded,
+    /// One per account and window, with counts (see `accounts::failures`), so an attacker cannot
+    /// grow the log by failing; attempts refused by the throttle are not logged at all.
     LoginFailed,
-    /// A failure that started a lockout (later refused attempts are counted, not logged, so an
-    /// attacker cannot flood the log cheaply).
-    LoginLocked,
     RefreshReused,
     Logout,
     RolesChanged,
@@ -30,7 +29,6 @@ impl Kind {
             Self::AccountForgotten => "account.forgotten",
             Self::LoginSucceeded => "login.succeeded",
             Self::LoginFailed => "login.failed",
-            Self::LoginLocked => "login.locked",
             Self::RefreshReused => "refresh.reused",
             Self::Logout => "logout",
             Self::RolesChanged => "roles.changed",

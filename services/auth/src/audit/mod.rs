@@ -5,8 +5,9 @@
 //! Entries hold ids and codes only, never e-mail addresses, names, IP addresses or secrets, so the
 //! log survives a forget request untouched (the account id is a pseudonym once the account is gone).
 
+pub mod anchor;
 mod chain;
 mod store;
 
 pub use chain::{Kind, link_hash};
-pub use store::{Entry, Page, Verification, hex, list, record, verify};
+pub use store::{Anchored, Entry, Page, Verification, hex, list, record, verify, verify_batched};

@@ -152,9 +152,43 @@ struct Link {
     hash: Vec<u8>,
 }
 
-/// Walks the whole chain in `seq` order, a batch at a time, and checks it against the head.
-pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
-    const BATCH: i64 = 5_000;
+/// Walks the whole chain in `seq` order and checks it against the head, and against `anchor` (a
+/// head recorded outside the database earlier: its entry must still be there, unchanged). Pass a
+/// transaction begun REPEATABLE READ, or one in which nothing has run yet: the walk must see one
+/// snapshot, so entries appended meanwhile are simply not seen instead of looking like a broken
+/// tail. Anything else is refused by PostgreSQL (`SET TRANSACTION` after a query), never
+/// silently checked in pieces.
+pub async fn verify(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    anchor: Option<&Anchored>,
+) -> sqlx::Result<Verification> {
+    verify_batched(tx, anchor, 5_000).await
+}
+
+/// A head seen earlier: `seq` and its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchored {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+}
+
+/// [`verify`] reading `batch` entries per query (small batches in tests).
+pub async fn verify_batched(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    anchor: Option<&Anchored>,
+    batch: i64,
+) -> sqlx::Result<Verification> {
+    sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut **tx)
+        .await?;
+    walk(tx, anchor, batch.max(1)).await
+}
+
+async fn walk(
+    conn: &mut PgConnection,
+    anchor: Option<&Anchored>,
+    batch_size: i64,
+) -> sqlx::Result<Verification> {
     let (head_seq, head_hash): (i64, Vec<u8>) =
         sqlx::query_as("SELECT seq, hash FROM auth.audit_head")
             .fetch_one(&mut *conn)
@@ -173,10 +207,10 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
              FROM auth.audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
         )
         .bind(expected_seq)
-        .bind(BATCH)
+        .bind(batch_size)
         .fetch_all(&mut *conn)
         .await?;
-        let done = (batch.len() as i64) < BATCH;
+        let done = (batch.len() as i64) < batch_size;
         for link in batch {
             entries += 1;
             if link.seq != expected_seq {
@@ -210,6 +244,13 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
                     entries,
                 ));
             }
+            if let Some(a) = anchor.filter(|a| a.seq == link.seq && a.hash != link.hash) {
+                return Ok(broken(
+                    a.seq,
+                    "the chain up to here differs from the anchored head (it was rewritten)".into(),
+                    entries,
+                ));
+            }
             prev = link.hash;
             expected_seq += 1;
         }
@@ -218,6 +259,25 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
         }
     }
     let last = expected_seq - 1;
+    if let Some(a) = anchor.filter(|a| a.seq > last) {
+        return Ok(broken(
+            last + 1,
+            format!(
+                "the chain ends at {last} but an anchor recorded entry {} (entries were removed from the end)",
+                a.seq
+            ),
+            entries,
+        ));
+    }
+    if last > head_seq {
+        return Ok(broken(
+            head_seq + 1,
+            format!(
+                "the chain goes on to {last} past the head at {head_seq} (the head was rewound)"
+            ),
+            entries,
+        ));
+    }
     if last != head_seq || prev != head_hash {
         return Ok(broken(
             last + 1,

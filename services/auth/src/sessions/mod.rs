@@ -8,4 +8,4 @@ mod routes;
 mod store;
 
 pub use routes::{COOKIE, router, routes_doc, token_response};
-pub use store::{issue, new_session};
+pub use store::{erase_expired_successors, issue, new_session};

@@ -101,8 +101,22 @@ pub async fn rotate(
         roles: p.roles.clone(),
         token,
     };
+    let grace = Duration::try_from(grace).unwrap_or(Duration::ZERO);
     match (p.rotated_at, &p.successor_sealed, &p.successor_nonce) {
         (None, _, _) => {
+            // Earlier tokens of this family whose grace has passed give up their successors now
+            // (housekeeping catches the families nobody refreshes again). SKIP LOCKED: a row
+            // another request holds is left to it, so the two never wait on each other.
+            sqlx::query(
+                "UPDATE auth.refresh_tokens SET successor_sealed = NULL, successor_nonce = NULL \
+                 WHERE token_hash IN (SELECT token_hash FROM auth.refresh_tokens \
+                     WHERE session_id = $1 AND successor_sealed IS NOT NULL AND rotated_at < $2 \
+                     FOR UPDATE SKIP LOCKED)",
+            )
+            .bind(p.session_id)
+            .bind(now - grace)
+            .execute(&mut *conn)
+            .await?;
             let successor = issue(conn, p.session_id, ttl).await?;
             let (sealed, nonce) = keys.seal(&token_hash, successor.as_bytes())?;
             sqlx::query(
@@ -116,9 +130,7 @@ pub async fn rotate(
             .await?;
             Ok(rotated(successor))
         }
-        (Some(at), Some(sealed), Some(nonce))
-            if now - at <= Duration::try_from(grace).unwrap_or(Duration::ZERO) =>
-        {
+        (Some(at), Some(sealed), Some(nonce)) if now - at <= grace => {
             let successor = keys.unseal(&token_hash, sealed, nonce)?;
             Ok(rotated(String::from_utf8_lossy(&successor).into_owned()))
         }
@@ -176,4 +188,23 @@ async fn revoke(conn: &mut PgConnection, session: Uuid, reason: &str) -> Result<
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Erases the sealed successors whose grace window has passed: after it they are never handed out
+/// again, and a successor kept sealed next to the KEK-holding service is a live refresh token at
+/// rest. Returns how many were erased.
+pub async fn erase_expired_successors(
+    conn: &mut PgConnection,
+    grace: std::time::Duration,
+) -> Result<u64, sqlx::Error> {
+    let cutoff = OffsetDateTime::now_utc() - Duration::try_from(grace).unwrap_or(Duration::ZERO);
+    let done = sqlx::query(
+        "UPDATE auth.refresh_tokens SET successor_sealed = NULL, successor_nonce = NULL \
+         WHERE token_hash IN (SELECT token_hash FROM auth.refresh_tokens \
+             WHERE successor_sealed IS NOT NULL AND rotated_at < $1 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(cutoff)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
 }

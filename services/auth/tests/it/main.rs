@@ -4,16 +4,19 @@
 mod accounts;
 mod admin;
 mod api;
+mod audit;
 mod binary;
+mod brute_force;
 mod keys;
 mod me;
+mod overload;
 mod service;
 mod sessions;
 mod throttle;
 
 use gewebe_auth::{
     Config,
-    config::{AccountsConfig, KeysConfig, ThrottleConfig},
+    config::{AccountsConfig, AuditConfig, KeysConfig, ThrottleConfig},
 };
 use gewebe_platform::{
     Shutdown,
@@ -49,6 +52,10 @@ pub fn config(db: &TestDb) -> Config {
             String,
             String,
         )>::new()))
+        .unwrap(),
+        audit: AuditConfig::from_env(&gewebe_platform::Env::from_pairs(
+            Vec::<(String, String)>::new(),
+        ))
         .unwrap(),
     }
 }

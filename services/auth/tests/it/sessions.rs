@@ -43,7 +43,18 @@ impl Client {
 }
 
 async fn logged_in(grace: Duration) -> (Client, String, gewebe_testkit::TestDb) {
-    let (server, db) = spawn_with(|c| c.accounts.refresh_grace = grace).await;
+    logged_in_with(grace, Duration::from_secs(3600)).await
+}
+
+async fn logged_in_with(
+    grace: Duration,
+    housekeeping: Duration,
+) -> (Client, String, gewebe_testkit::TestDb) {
+    let (server, db) = spawn_with(|c| {
+        c.accounts.refresh_grace = grace;
+        c.accounts.housekeeping_interval = housekeeping;
+    })
+    .await;
     let client = Client {
         server,
         http: gewebe_testkit::http(),
@@ -168,4 +179,53 @@ async fn the_cookie_works_without_a_body_and_logout_ends_the_session() {
         (401, Some("invalid_refresh_token"))
     );
     assert_eq!(client.refresh("garbage").await.0, 401);
+}
+
+async fn sealed_successors(db: &gewebe_testkit::TestDb) -> i64 {
+    let mut conn = sqlx::PgConnection::connect(&db.direct_url).await.unwrap();
+    sqlx::query_scalar("SELECT count(*) FROM auth.refresh_tokens WHERE successor_sealed IS NOT NULL OR successor_nonce IS NOT NULL")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Issue 13, item 10a: a sealed successor is a live refresh token at rest; it goes once the grace
+/// window has passed, also when nobody ever presents the old token again.
+#[tokio::test]
+async fn housekeeping_erases_sealed_successors_after_the_grace_window() {
+    let (client, first, db) =
+        logged_in_with(Duration::from_secs(1), Duration::from_millis(200)).await;
+    let (status, body) = client.refresh(&first).await;
+    assert_eq!(status, 200, "{body}");
+    let erased = gewebe_testkit::eventually(Duration::from_secs(10), || async {
+        (sealed_successors(&db).await == 0).then_some(())
+    })
+    .await;
+    assert!(erased.is_some(), "the sealed successor is still there");
+    // Reuse detection does not depend on it: the old token still ends the family.
+    let (status, body) = client.refresh(&first).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("refresh_token_reused"))
+    );
+}
+
+#[tokio::test]
+async fn the_next_rotation_erases_successors_past_the_grace_window() {
+    // Housekeeping effectively off: the refresh itself must do it.
+    let (client, first, db) = logged_in(Duration::from_secs(1)).await;
+    let (_, body) = client.refresh(&first).await;
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(sealed_successors(&db).await, 1);
+    // Inside the window a second tab still gets the same successor...
+    let (status, again) = client.refresh(&first).await;
+    assert_eq!(
+        (status, &again["refresh_token"]),
+        (200, &body["refresh_token"])
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (status, body) = client.refresh(&second).await;
+    assert_eq!(status, 200, "{body}");
+    // ...after it, only the newest rotation's successor is kept.
+    assert_eq!(sealed_successors(&db).await, 1);
 }

@@ -1,0 +1,52 @@
+//! Periodic clean-up, on every instance (each step is idempotent and safe to run concurrently):
+//! erase sealed refresh successors once their grace window has passed, and write closed windows of
+//! failed logins to the audit log.
+
+use std::time::Duration;
+
+use gewebe_platform::{Shutdown, db::Db};
+use time::OffsetDateTime;
+
+use crate::{accounts::failures, config::Config};
+
+/// Windows written per transaction: keeps the audit head's lock short.
+const FLUSH_BATCH: i64 = 500;
+
+pub fn spawn(db: Db, config: &Config, shutdown: &Shutdown) {
+    let interval = config.accounts.housekeeping_interval;
+    let grace = config.accounts.refresh_grace;
+    let window = config.throttle.audit_window;
+    let stop = shutdown.clone();
+    shutdown.spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => if let Err(e) = run_once(&db, grace, window).await {
+                    tracing::warn!(error = %e, "housekeeping failed; retrying at the next tick");
+                },
+                () = stop.cancelled() => break,
+            }
+        }
+    });
+}
+
+/// One round: what the periodic task does, callable from the command line and tests.
+pub async fn run_once(db: &Db, grace: Duration, window: Duration) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let erased = crate::sessions::erase_expired_successors(&mut tx, grace).await?;
+    tx.commit().await?;
+    if erased > 0 {
+        tracing::debug!(erased, "sealed refresh successors erased");
+    }
+    loop {
+        let mut tx = db.begin().await?;
+        let written =
+            failures::flush(&mut tx, window, OffsetDateTime::now_utc(), FLUSH_BATCH).await?;
+        tx.commit().await?;
+        if written < FLUSH_BATCH as usize {
+            break;
+        }
+    }
+    Ok(())
+}
