@@ -98,6 +98,11 @@ impl From<Error> for Problem {
                 tracing::warn!("database pool exhausted");
                 Problem::unavailable("database_busy", "the database is busy; retry shortly", 1)
             }
+            // Cancelled by the pooled transactions' `statement_timeout` (DATABASE_STATEMENT_TIMEOUT_MS).
+            Error::Db(sqlx::Error::Database(db)) if db.code().as_deref() == Some("57014") => {
+                tracing::warn!("query cancelled by the statement timeout");
+                Problem::unavailable("query_timeout", "the query took too long; retry shortly", 1)
+            }
             other @ (Error::Db(_) | Error::Keys(_) | Error::Outbox(_) | Error::Hashing(_)) => {
                 tracing::error!(error = %other, "request failed");
                 Problem::internal()
