@@ -3,7 +3,19 @@
 use gewebe_platform::auth::{AuthUser, Role};
 use uuid::Uuid;
 
-use crate::error::Error;
+use crate::{App, error::Error};
+
+/// Takes one write from the caller's bucket (see `limit`); 429 with Retry-After when it is empty.
+pub fn limit_writes(app: &App, user: &AuthUser) -> Result<(), Error> {
+    app.writes.take(user.id).map_err(|wait| {
+        app.metrics.refused("rate_limited");
+        Error::RateLimited {
+            retry_after_secs: u32::try_from(wait.as_secs_f64().ceil() as u64)
+                .unwrap_or(u32::MAX)
+                .max(1),
+        }
+    })
+}
 
 /// Owner, moderator or admin; a forgotten owner's nodes and edges only the latter two.
 pub fn may_change(user: &AuthUser, owner: Option<Uuid>) -> Result<(), Error> {

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::store::{self, EdgeRow};
 use crate::{
     AppState,
-    access::{check_version, may_change},
+    access::{check_version, limit_writes, may_change},
     cursor,
     error::Error,
     events,
@@ -83,14 +83,18 @@ pub struct CreateEdge {
 #[utoipa::path(post, path = "/geo/edges", tag = "edges", security(("bearer" = [])), request_body = CreateEdge,
     responses(
         (status = 201, body = Edge),
+        (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 403, description = "`forbidden`: the account was deleted", body = gewebe_platform::http::problem::ProblemBody),
         (status = 409, description = "`duplicate_edge`: the same edge exists", body = gewebe_platform::http::problem::ProblemBody),
         (status = 422, description = "`validation_failed`: unknown kind, a missing node, or a node to itself", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody),
     ))]
 pub async fn create(
     State(app): State<AppState>,
     user: AuthUser,
     Json(req): Json<CreateEdge>,
 ) -> Result<Response, Error> {
+    limit_writes(&app, &user)?;
     let mut errors = Vec::new();
     if !KINDS.contains(&req.kind.as_str()) {
         errors.push(FieldError::new(
@@ -110,7 +114,7 @@ pub async fn create(
 
     let mut tx = app.db.begin().await?;
     let (forgotten, existing) = {
-        let (_, forgotten) = crate::nodes::store::owner_settings(&mut tx, user.id).await?;
+        let forgotten = crate::nodes::store::is_forgotten(&mut tx, user.id).await?;
         let existing = store::lock_endpoints(&mut tx, req.from_node, req.to_node).await?;
         (forgotten, existing)
     };
@@ -212,6 +216,7 @@ pub async fn get_one(State(app): State<AppState>, Path(id): Path<Uuid>) -> Resul
         (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody),
         (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
         (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody),
     ))]
 pub async fn delete(
     State(app): State<AppState>,
@@ -219,6 +224,7 @@ pub async fn delete(
     Path(id): Path<Uuid>,
     IfMatch(expected): IfMatch,
 ) -> Result<Response, Error> {
+    limit_writes(&app, &user)?;
     let mut tx = app.db.begin().await?;
     let (owner, version) = store::lock(&mut tx, id)
         .await?

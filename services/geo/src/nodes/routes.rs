@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::store::{self, NodeRow};
 use crate::{
     AppState,
-    access::{check_version, may_change},
+    access::{check_version, limit_writes, may_change},
     cells, cursor, edges,
     error::Error,
     events, privacy,
@@ -143,6 +143,7 @@ pub async fn create(
     user: AuthUser,
     Json(req): Json<CreateNode>,
 ) -> Result<Response, Error> {
+    limit_writes(&app, &user)?;
     let mut errors = Vec::new();
     if !KINDS.contains(&req.kind.as_str()) {
         errors.push(gewebe_platform::FieldError::new(
@@ -162,14 +163,10 @@ pub async fn create(
 
     let id = Uuid::now_v7();
     let mut tx = app.db.begin().await?;
-    // Only a `home` needs its owner's radius before the insert. For the other kinds the insert
-    // itself refuses a deleted account: one statement less on the busiest write.
+    // Only a `home` needs its owner's settings before the insert, known and locked. For the other
+    // kinds the insert itself refuses a deleted account: one statement less on the busiest write.
     let radius = if req.kind == "home" {
-        let (radius, forgotten) = store::owner_settings(&mut tx, user.id).await?;
-        if forgotten {
-            return Err(Error::Forbidden("this account was deleted"));
-        }
-        radius
+        home_radius(&app, &mut tx, &user).await?
     } else {
         0
     };
@@ -190,7 +187,7 @@ pub async fn create(
     let event = events::node_created(&new, user.id)?;
     let Some(row) = store::insert(&mut tx, &new, &event).await? else {
         // Nothing inserted: the account was deleted, or it has its home already.
-        let (_, forgotten) = store::owner_settings(&mut tx, user.id).await?;
+        let forgotten = store::is_forgotten(&mut tx, user.id).await?;
         return Err(if forgotten {
             Error::Forbidden("this account was deleted")
         } else {
@@ -207,6 +204,27 @@ pub async fn create(
         response.headers_mut().insert(header::LOCATION, url);
     }
     Ok(response)
+}
+
+/// The fuzz radius for a write of the caller's own `home`, with their settings row locked until the
+/// transaction ends; refuses while geo has not caught up with the settings the token names.
+async fn home_radius(
+    app: &AppState,
+    tx: &mut sqlx::PgConnection,
+    user: &AuthUser,
+) -> Result<i32, Error> {
+    let version = user
+        .privacy_version
+        .ok_or(Error::TokenWithoutPrivacyVersion)?;
+    match store::lock_home_settings(tx, user.id, version).await? {
+        store::HomeSettings::Known { radius } => Ok(radius),
+        store::HomeSettings::Forgotten => Err(Error::Forbidden("this account was deleted")),
+        store::HomeSettings::Pending => {
+            app.metrics.refused("privacy_pending");
+            tracing::info!("home write refused until the owner's privacy settings arrive");
+            Err(Error::PrivacyPending)
+        }
+    }
 }
 
 /// The public position of a new or moved node: fuzzed for `home`, as given otherwise.
@@ -275,6 +293,7 @@ pub async fn update(
     IfMatch(expected): IfMatch,
     Json(req): Json<UpdateNode>,
 ) -> Result<Response, Error> {
+    limit_writes(&app, &user)?;
     let mut errors = Vec::new();
     let mut changes = store::Changes {
         title: req
@@ -305,16 +324,25 @@ pub async fn update(
     validate::finish(errors)?;
 
     let mut tx = app.db.begin().await?;
+    // The owner's settings before the node: the lock order of the account consumer.
+    let (owner, kind) = store::owner_and_kind(&mut tx, id)
+        .await?
+        .ok_or(Error::NotFound("no such node"))?;
+    let radius = if kind == "home" && owner == Some(user.id) {
+        home_radius(&app, &mut tx, &user).await?
+    } else if kind == "home" && req.location.is_some() {
+        // Nobody but its owner knows where a home really is.
+        may_change(&user, owner)?;
+        return Err(Error::Forbidden("only its owner may move a home"));
+    } else {
+        0
+    };
     let node = store::lock(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("no such node"))?;
     may_change(&user, node.owner_id)?;
     check_version(expected, node.version)?;
     if let Some(l) = req.location {
-        let radius = match node.owner_id {
-            Some(owner) if node.kind == "home" => store::owner_settings(&mut tx, owner).await?.0,
-            _ => 0,
-        };
         let exact = (l.lat, l.lon);
         let public = public_position(&app, id, &node.kind, radius, exact);
         changes.location = Some((exact, public, h3_of(public)?));
@@ -342,13 +370,17 @@ pub async fn delete(
     Path(id): Path<Uuid>,
     IfMatch(expected): IfMatch,
 ) -> Result<Response, Error> {
+    limit_writes(&app, &user)?;
     let mut tx = app.db.begin().await?;
     let node = store::lock(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("no such node"))?;
     may_change(&user, node.owner_id)?;
     check_version(expected, node.version)?;
-    delete_with_edges(&mut tx, &app.outbox, id, Some(user.id)).await?;
+    // Events about a home, or about the node of someone using role-without-name, name nobody: the
+    // actor of a home's deletion (and of its edges') is, nearly always, the person living there.
+    let actor = events::names_actor(&node.kind, node.owner_ron).then_some(user.id);
+    delete_with_edges(&mut tx, &app.outbox, id, actor).await?;
     app.outbox.commit(tx).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -133,16 +133,32 @@ pub struct Locked {
     pub version: i64,
     pub lat: f64,
     pub lon: f64,
+    /// The owner uses role-without-name (or is gone): its events must not name who acted.
+    pub owner_ron: bool,
 }
 
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Locked>> {
     sqlx::query_as(
-        "SELECT owner_id, kind, version, ST_Y(location) AS lat, ST_X(location) AS lon \
-         FROM geo.nodes WHERE id = $1 FOR UPDATE",
+        "SELECT n.owner_id, n.kind, n.version, ST_Y(n.location) AS lat, ST_X(n.location) AS lon, \
+                (n.owner_id IS NULL OR coalesce(a.ron, false)) AS owner_ron \
+         FROM geo.nodes n LEFT JOIN geo.accounts a ON a.id = n.owner_id \
+         WHERE n.id = $1 FOR UPDATE OF n",
     )
     .bind(id)
     .fetch_optional(conn)
     .await
+}
+
+/// A node's owner and kind, unlocked: a home write must lock its owner's settings before the node
+/// (the order the account consumer takes them in), so it looks first and locks after.
+pub async fn owner_and_kind(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> sqlx::Result<Option<(Option<Uuid>, String)>> {
+    sqlx::query_as("SELECT owner_id, kind FROM geo.nodes WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// A new position: (exact, public, stored H3 cell of the public one).
@@ -316,14 +332,58 @@ pub async fn in_cell(
     .await
 }
 
-/// What geo knows of an account: (fuzz radius, forgotten). Unknown accounts have radius 0.
-pub async fn owner_settings(conn: &mut PgConnection, owner: Uuid) -> sqlx::Result<(i32, bool)> {
-    let row: Option<(i32, bool)> =
-        sqlx::query_as("SELECT fuzz_radius_m, forgotten FROM geo.accounts WHERE id = $1")
+/// Whether geo was told that the account was deleted.
+pub async fn is_forgotten(conn: &mut PgConnection, owner: Uuid) -> sqlx::Result<bool> {
+    let forgotten: Option<bool> =
+        sqlx::query_scalar("SELECT forgotten FROM geo.accounts WHERE id = $1")
             .bind(owner)
             .fetch_optional(conn)
             .await?;
-    Ok(row.unwrap_or((0, false)))
+    Ok(forgotten.unwrap_or(false))
+}
+
+/// What a `home` write may use of its owner's privacy settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HomeSettings {
+    /// Geo knows them at the version the caller's token names, or later.
+    Known {
+        radius: i32,
+    },
+    Forgotten,
+    /// Geo has not applied the event with them yet: writing now would publish the home under older
+    /// settings (the exact position, when the older radius is 0).
+    Pending,
+}
+
+/// Locks the owner's settings row for a `home` write, until the transaction ends. The account
+/// consumer locks the same row before it re-fuzzes the owner's home, so a home write and a settings
+/// update serialise: whichever commits second sees the first. An account geo has never heard of
+/// gets its row now, with the defaults at version 0 (a token with `pv` 0 says they are right), so
+/// that there is a row to lock; a refused write rolls it back with everything else.
+pub async fn lock_home_settings(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    token_version: i64,
+) -> sqlx::Result<HomeSettings> {
+    sqlx::query(
+        "INSERT INTO geo.accounts (id, version) VALUES ($1, 0) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(owner)
+    .execute(&mut *conn)
+    .await?;
+    let (radius, forgotten, version): (i32, bool, i64) = sqlx::query_as(
+        "SELECT fuzz_radius_m, forgotten, version FROM geo.accounts WHERE id = $1 FOR UPDATE",
+    )
+    .bind(owner)
+    .fetch_one(conn)
+    .await?;
+    Ok(if forgotten {
+        HomeSettings::Forgotten
+    } else if version < token_version {
+        HomeSettings::Pending
+    } else {
+        HomeSettings::Known { radius }
+    })
 }
 
 #[cfg(test)]
