@@ -1,7 +1,7 @@
 //! What gewebe-geo does with auth's account events (consumer `geo-accounts`):
 //! - `account.updated`: remember the fuzz radius and RoN flag; a new radius moves the public
 //!   position of the account's `home` node (with a `node.updated` event and fresh tiles). The
-//!   account's row is locked first, as home writes lock it (`nodes::store::lock_home_settings`),
+//!   account's row is locked first, as home writes lock it (`nodes::homes::lock_settings`),
 //!   so a home written concurrently is either seen and moved here, or written under these settings;
 //!   the row's `version` is what home writes compare with their token's `pv`;
 //! - `account.forgotten`: delete the account's `home` node and its edges (with their events), and

@@ -2,6 +2,7 @@
 //! Routes (all in `routes::router`): `POST|GET /geo/nodes`, `GET /geo/nodes/near`,
 //! `GET|PATCH|DELETE /geo/nodes/{id}`, `GET /geo/cells/{h3}/nodes`.
 
+pub mod homes;
 pub(crate) mod routes;
 pub mod store;
 

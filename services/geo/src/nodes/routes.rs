@@ -129,14 +129,17 @@ fn with_etag(status: StatusCode, row: NodeRow) -> Response {
     (status, [(header::ETAG, tag)], Json(Node::from(row))).into_response()
 }
 
-/// Places a node. A `home` node's public position is fuzzed by the owner's radius (set in auth).
+/// Places a node. A `home` node's public position is fuzzed by the owner's radius (set in auth); geo
+/// writes it only once it knows the settings at the version the access token names (`pv`), so a
+/// home is never published under settings older than the token's.
 #[utoipa::path(post, path = "/geo/nodes", tag = "nodes", security(("bearer" = [])), request_body = CreateNode,
     responses(
         (status = 201, body = Node, description = "created; `ETag` is its version, `Location` its URL"),
-        (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 401, description = "`unauthorized`; `invalid_token`, also for a `home` with a token that predates the `pv` claim (refresh it)", body = gewebe_platform::http::problem::ProblemBody),
         (status = 403, description = "`forbidden`: the account was forgotten", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 409, description = "`home_exists`: one home per person", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 409, description = "`home_exists`: one home per person; `privacy_pending` (with `Retry-After`): your latest privacy settings have not reached geo yet, retry the same request", body = gewebe_platform::http::problem::ProblemBody),
         (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody),
     ))]
 pub async fn create(
     State(app): State<AppState>,
@@ -166,7 +169,7 @@ pub async fn create(
     // Only a `home` needs its owner's settings before the insert, known and locked. For the other
     // kinds the insert itself refuses a deleted account: one statement less on the busiest write.
     let radius = if req.kind == "home" {
-        home_radius(&app, &mut tx, &user).await?
+        super::homes::radius(&app, &mut tx, &user).await?
     } else {
         0
     };
@@ -204,27 +207,6 @@ pub async fn create(
         response.headers_mut().insert(header::LOCATION, url);
     }
     Ok(response)
-}
-
-/// The fuzz radius for a write of the caller's own `home`, with their settings row locked until the
-/// transaction ends; refuses while geo has not caught up with the settings the token names.
-async fn home_radius(
-    app: &AppState,
-    tx: &mut sqlx::PgConnection,
-    user: &AuthUser,
-) -> Result<i32, Error> {
-    let version = user
-        .privacy_version
-        .ok_or(Error::TokenWithoutPrivacyVersion)?;
-    match store::lock_home_settings(tx, user.id, version).await? {
-        store::HomeSettings::Known { radius } => Ok(radius),
-        store::HomeSettings::Forgotten => Err(Error::Forbidden("this account was deleted")),
-        store::HomeSettings::Pending => {
-            app.metrics.refused("privacy_pending");
-            tracing::info!("home write refused until the owner's privacy settings arrive");
-            Err(Error::PrivacyPending)
-        }
-    }
 }
 
 /// The public position of a new or moved node: fuzzed for `home`, as given otherwise.
@@ -277,14 +259,19 @@ pub async fn get_one(
 }
 
 /// Changes a node. Send `If-Match` with the version you read: 412 `version_mismatch` if it changed.
+/// Changes of your own `home` wait for your privacy settings like a create; only its owner may move
+/// a `home`.
 #[utoipa::path(patch, path = "/geo/nodes/{id}", tag = "nodes", security(("bearer" = [])), request_body = UpdateNode,
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the ETag you read")),
     responses(
         (status = 200, body = Node, description = "`ETag` is the new version"),
-        (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 401, description = "`unauthorized`; `invalid_token`, also for your `home` with a token that predates the `pv` claim (refresh it)", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 403, description = "`forbidden`: not yours, or a moderator moving someone's `home`", body = gewebe_platform::http::problem::ProblemBody),
         (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 409, description = "`privacy_pending` (with `Retry-After`): a change of your `home` waits until your latest privacy settings reached geo; retry the same request", body = gewebe_platform::http::problem::ProblemBody),
         (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody),
         (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody),
     ))]
 pub async fn update(
     State(app): State<AppState>,
@@ -329,7 +316,7 @@ pub async fn update(
         .await?
         .ok_or(Error::NotFound("no such node"))?;
     let radius = if kind == "home" && owner == Some(user.id) {
-        home_radius(&app, &mut tx, &user).await?
+        super::homes::radius(&app, &mut tx, &user).await?
     } else if kind == "home" && req.location.is_some() {
         // Nobody but its owner knows where a home really is.
         may_change(&user, owner)?;
@@ -360,9 +347,11 @@ pub async fn update(
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the ETag you read")),
     responses(
         (status = 204, description = "deleted"),
+        (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody),
         (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody),
         (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
         (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody),
     ))]
 pub async fn delete(
     State(app): State<AppState>,
