@@ -145,7 +145,7 @@ pub fn edge_created(row: &EdgeRow, actor: Uuid) -> Result<Envelope, serde_json::
     };
     Ok(traced(
         Envelope::new(SERVICE, row.id, row.version, &event)?.with_location(from, None),
-        Some(actor).filter(|_| !row.owner_ron),
+        Some(actor).filter(|_| !row.owner_ron && !row.touches_home),
     ))
 }
 
@@ -160,6 +160,6 @@ pub fn edge_deleted(row: &EdgeRow, actor: Option<Uuid>) -> Result<Envelope, serd
     };
     Ok(traced(
         Envelope::new(SERVICE, row.id, row.version + 1, &event)?.with_location(from, None),
-        actor.filter(|_| !row.owner_ron),
+        actor.filter(|_| !row.owner_ron && !row.touches_home),
     ))
 }

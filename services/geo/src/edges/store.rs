@@ -14,6 +14,9 @@ pub struct EdgeRow {
     pub kind: String,
     pub owner_id: Option<Uuid>,
     pub owner_ron: bool,
+    /// One end is a `home`: the edge's events must not name who drew it (nearly always the person
+    /// who lives there).
+    pub touches_home: bool,
     /// The endpoints' public positions.
     pub from_lat: f64,
     pub from_lon: f64,
@@ -26,6 +29,7 @@ pub struct EdgeRow {
 /// Columns of [`EdgeRow`] for `e` in `geo.edges`, `f`/`t` its endpoint nodes, `a` the owner account.
 const COLUMNS: &str = "e.id, e.from_node, e.to_node, e.kind, e.owner_id, \
     (e.owner_id IS NULL OR coalesce(a.ron, false)) AS owner_ron, \
+    (f.kind = 'home' OR t.kind = 'home') AS touches_home, \
     ST_Y(f.public_location) AS from_lat, ST_X(f.public_location) AS from_lon, \
     ST_Y(t.public_location) AS to_lat, ST_X(t.public_location) AS to_lon, \
     e.version, e.created_at";

@@ -297,10 +297,12 @@ async fn a_homes_public_events_name_nobody() {
         location(&events[1]["data"]["location"]),
         location(&moved["public_location"])
     );
-    // The edge that went with the home names nobody either.
-    let deleted_edges = geo.outbox("edge.deleted").await;
-    assert_eq!(deleted_edges.len(), 1);
-    assert!(deleted_edges[0].get("actor").is_none());
+    // The edge from the home names nobody either, drawn or deleted with the home.
+    for event_type in ["edge.created", "edge.deleted"] {
+        let edge_events = geo.outbox(event_type).await;
+        assert_eq!(edge_events.len(), 1, "{event_type}");
+        assert!(edge_events[0].get("actor").is_none(), "{}", edge_events[0]);
+    }
 
     // Other nodes still say whose they are (the owner did not ask for role-without-name).
     let place_events = node_events(&geo, place["id"].as_str().unwrap()).await;
