@@ -83,11 +83,11 @@ pub struct CreateEdge {
 #[utoipa::path(post, path = "/geo/edges", tag = "edges", security(("bearer" = [])), request_body = CreateEdge,
     responses(
         (status = 201, body = Edge),
-        (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 403, description = "`forbidden`: the account was deleted", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 409, description = "`duplicate_edge`: the same edge exists", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 422, description = "`validation_failed`: unknown kind, a missing node, or a node to itself", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the account was deleted", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`duplicate_edge`: the same edge exists", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: unknown kind, a missing node, or a node to itself", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn create(
     State(app): State<AppState>,
@@ -172,7 +172,7 @@ pub struct EdgeQuery {
 #[utoipa::path(get, path = "/geo/edges", tag = "edges", params(EdgeQuery),
     responses(
         (status = 200, body = EdgePage),
-        (status = 400, description = "`invalid_query`, `invalid_limit`, `invalid_cursor`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 400, description = "`invalid_query`, `invalid_limit`, `invalid_cursor`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     State(app): State<AppState>,
@@ -198,7 +198,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/geo/edges/{id}", tag = "edges", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Edge),
-        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn get_one(State(app): State<AppState>, Path(id): Path<Uuid>) -> Result<Response, Error> {
     let mut tx = app.db.begin().await?;
@@ -213,10 +213,10 @@ pub async fn get_one(State(app): State<AppState>, Path(id): Path<Uuid>) -> Resul
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the ETag you read")),
     responses(
         (status = 204, description = "deleted"),
-        (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn delete(
     State(app): State<AppState>,

@@ -135,11 +135,11 @@ fn with_etag(status: StatusCode, row: NodeRow) -> Response {
 #[utoipa::path(post, path = "/geo/nodes", tag = "nodes", security(("bearer" = [])), request_body = CreateNode,
     responses(
         (status = 201, body = Node, description = "created; `ETag` is its version, `Location` its URL"),
-        (status = 401, description = "`unauthorized`; `invalid_token`, also for a `home` with a token that predates the `pv` claim (refresh it)", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 403, description = "`forbidden`: the account was forgotten", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 409, description = "`home_exists`: one home per person; `privacy_pending` (with `Retry-After`): your latest privacy settings have not reached geo yet, retry the same request", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 401, description = "`unauthorized`; `invalid_token`, also for a `home` with a token that predates the `pv` claim (refresh it)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the account was forgotten", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`home_exists`: one home per person; `privacy_pending` (with `Retry-After`): your latest privacy settings have not reached geo yet, retry the same request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+        (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn create(
     State(app): State<AppState>,
@@ -241,8 +241,8 @@ pub fn h3_of((lat, lon): (f64, f64)) -> Result<i64, Error> {
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Node, description = "`ETag` is its version"),
-        (status = 400, description = "`invalid_path`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 400, description = "`invalid_path`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn get_one(
     State(app): State<AppState>,
@@ -265,13 +265,13 @@ pub async fn get_one(
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the ETag you read")),
     responses(
         (status = 200, body = Node, description = "`ETag` is the new version"),
-        (status = 401, description = "`unauthorized`; `invalid_token`, also for your `home` with a token that predates the `pv` claim (refresh it)", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 403, description = "`forbidden`: not yours, or a moderator moving someone's `home`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 409, description = "`privacy_pending` (with `Retry-After`): a change of your `home` waits until your latest privacy settings reached geo; retry the same request", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 401, description = "`unauthorized`; `invalid_token`, also for your `home` with a token that predates the `pv` claim (refresh it)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: not yours, or a moderator moving someone's `home`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`privacy_pending` (with `Retry-After`): a change of your `home` waits until your latest privacy settings reached geo; retry the same request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn update(
     State(app): State<AppState>,
@@ -347,11 +347,11 @@ pub async fn update(
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the ETag you read")),
     responses(
         (status = 204, description = "deleted"),
-        (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn delete(
     State(app): State<AppState>,
@@ -419,7 +419,7 @@ fn page(rows: Vec<NodeRow>, limit: i64, next: impl Fn(&NodeRow) -> String) -> No
 #[utoipa::path(get, path = "/geo/nodes", tag = "nodes", params(ListQuery),
     responses(
         (status = 200, body = NodePage),
-        (status = 400, description = "`invalid_bbox`, `invalid_limit`, `invalid_kind`, `invalid_cursor`, `invalid_query`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 400, description = "`invalid_bbox`, `invalid_limit`, `invalid_kind`, `invalid_cursor`, `invalid_query`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     State(app): State<AppState>,
@@ -475,7 +475,7 @@ pub struct NearQuery {
 #[utoipa::path(get, path = "/geo/nodes/near", tag = "nodes", params(NearQuery),
     responses(
         (status = 200, body = NodePage),
-        (status = 400, description = "`invalid_query`, `invalid_radius`, `invalid_position`, `invalid_limit`, `invalid_cursor`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 400, description = "`invalid_query`, `invalid_radius`, `invalid_position`, `invalid_limit`, `invalid_cursor`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn near(
     State(app): State<AppState>,
@@ -523,7 +523,7 @@ pub async fn near(
     params(("h3" = String, Path, description = "an H3 cell index in hex, e.g. 881f1d4815fffff"), Page),
     responses(
         (status = 200, body = NodePage),
-        (status = 400, description = "`invalid_cell`, `invalid_limit`, `invalid_cursor`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 400, description = "`invalid_cell`, `invalid_limit`, `invalid_cursor`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn in_cell(
     State(app): State<AppState>,

@@ -69,3 +69,44 @@ async fn a_burst_beyond_the_limit_gets_429_and_other_accounts_write_on() {
         .await;
     assert_eq!(status, 201, "{body}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_names_the_new_answers() {
+    let geo = spawn().await;
+    let (status, doc) = geo.get("/geo/openapi.json", None).await;
+    assert_eq!(status, 200);
+    for (path, method) in [
+        ("/geo/nodes", "post"),
+        ("/geo/nodes/{id}", "patch"),
+        ("/geo/nodes/{id}", "delete"),
+        ("/geo/edges", "post"),
+        ("/geo/edges/{id}", "delete"),
+    ] {
+        let limited = &doc["paths"][path][method]["responses"]["429"];
+        assert!(
+            limited["content"]["application/problem+json"].is_object(),
+            "{method} {path}: {limited}"
+        );
+        assert!(
+            limited["headers"]["Retry-After"].is_object(),
+            "{method} {path}"
+        );
+        assert!(
+            limited["description"]
+                .as_str()
+                .unwrap()
+                .contains("rate_limited")
+        );
+    }
+    for (path, method) in [("/geo/nodes", "post"), ("/geo/nodes/{id}", "patch")] {
+        let pending = &doc["paths"][path][method]["responses"]["409"];
+        assert!(
+            pending["description"]
+                .as_str()
+                .unwrap()
+                .contains("privacy_pending"),
+            "{method} {path}: {pending}"
+        );
+        assert!(pending["headers"]["Retry-After"].is_object());
+    }
+}
