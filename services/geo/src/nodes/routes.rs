@@ -137,7 +137,7 @@ fn with_etag(status: StatusCode, row: NodeRow) -> Response {
         (status = 201, body = Node, description = "created; `ETag` is its version, `Location` its URL"),
         (status = 401, description = "`unauthorized`; `invalid_token`, also for a `home` with a token that predates the `pv` claim (refresh it)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: the account was forgotten", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "`home_exists`: one home per person; `privacy_pending` (with `Retry-After`): your latest privacy settings have not reached geo yet, retry the same request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+        (status = 409, description = "`home_exists`: one home per person; `privacy_pending` (with `Retry-After`): your latest privacy settings (fuzz radius, role-without-name) have not reached geo yet, retry the same request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
         (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
@@ -167,12 +167,15 @@ pub async fn create(
     let id = Uuid::now_v7();
     let mut tx = app.db.begin().await?;
     // Only a `home` needs its owner's settings before the insert, known and locked. For the other
-    // kinds the insert itself refuses a deleted account: one statement less on the busiest write.
+    // kinds the insert itself refuses a deleted account, and settings older than the token's (the
+    // event names the owner unless they chose role-without-name): one statement less on the
+    // busiest write. A token from before `pv` (an older auth) writes them as before.
     let radius = if req.kind == "home" {
         super::homes::radius(&app, &mut tx, &user).await?
     } else {
         0
     };
+    let privacy_version = user.privacy_version.unwrap_or(0);
     let exact = (req.location.lat, req.location.lon);
     let public = public_position(&app, id, &req.kind, radius, exact);
     let h3 = h3_of(public)?;
@@ -186,19 +189,23 @@ pub async fn create(
         location: exact,
         public_location: public,
         h3,
+        privacy_version,
     };
     let event = events::node_created(&new, user.id)?;
     let Some(row) = store::insert(&mut tx, &new, &event).await? else {
-        // Nothing inserted: the account was deleted, or it has its home already.
-        let forgotten = store::is_forgotten(&mut tx, user.id).await?;
-        return Err(if forgotten {
-            Error::Forbidden("this account was deleted")
-        } else {
-            Error::Conflict {
-                code: "home_exists",
-                detail: "you already have a home node; move it with PATCH instead".into(),
-            }
-        });
+        return Err(
+            match store::refusal(&mut tx, user.id, privacy_version).await? {
+                store::Refusal::Forgotten => Error::Forbidden("this account was deleted"),
+                store::Refusal::SettingsPending => {
+                    app.metrics.refused("privacy_pending");
+                    Error::PrivacyPending
+                }
+                store::Refusal::HomeExists => Error::Conflict {
+                    code: "home_exists",
+                    detail: "you already have a home node; move it with PATCH instead".into(),
+                },
+            },
+        );
     };
     // The event is in the outbox already (written by the insert).
     app.outbox.commit(tx).await?;

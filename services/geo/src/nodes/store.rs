@@ -60,9 +60,13 @@ pub struct NewNode<'a> {
     pub location: (f64, f64),
     pub public_location: (f64, f64),
     pub h3: i64,
+    /// The privacy-settings version of the owner's token: the insert refuses while geo knows an
+    /// older one, so the event does not name an owner who asked for role-without-name meanwhile.
+    pub privacy_version: i64,
 }
 
-/// `Ok(None)` when the owner already has a `home` node or was deleted. The tile change log and the
+/// `Ok(None)` when the owner already has a `home` node, was deleted, or has privacy settings newer
+/// than geo knows (see [`refusal`]). The tile change log and the
 /// outbox get their rows in the same statement: two statements (four round trips through
 /// PgBouncer) less on the busiest write.
 pub async fn insert(
@@ -75,7 +79,8 @@ pub async fn insert(
            INSERT INTO geo.nodes (id, owner_id, kind, title, description, tags, location, public_location, h3) \
            SELECT $1, $2, $3, $4, $5, $6, ST_SetSRID(ST_MakePoint($8, $7), 4326), \
                   ST_SetSRID(ST_MakePoint($10, $9), 4326), $11 \
-           WHERE NOT EXISTS (SELECT 1 FROM geo.accounts WHERE id = $2 AND forgotten) \
+           WHERE NOT EXISTS (SELECT 1 FROM geo.accounts WHERE id = $2 AND (forgotten OR version < $15)) \
+             AND ($15 = 0 OR EXISTS (SELECT 1 FROM geo.accounts WHERE id = $2)) \
            ON CONFLICT (owner_id) WHERE kind = 'home' DO NOTHING \
            RETURNING * \
          ), changed AS ( \
@@ -104,6 +109,7 @@ pub async fn insert(
         .bind(event.id)
         .bind(&event.with_owner)
         .bind(&event.without_owner)
+        .bind(n.privacy_version)
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row)
@@ -330,6 +336,31 @@ pub async fn in_cell(
     .bind(limit + 1)
     .fetch_all(conn)
     .await
+}
+
+/// Why [`insert`] wrote nothing, asked only then.
+pub enum Refusal {
+    Forgotten,
+    SettingsPending,
+    HomeExists,
+}
+
+pub async fn refusal(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    privacy_version: i64,
+) -> sqlx::Result<Refusal> {
+    let known: Option<(bool, i64)> =
+        sqlx::query_as("SELECT forgotten, version FROM geo.accounts WHERE id = $1")
+            .bind(owner)
+            .fetch_optional(conn)
+            .await?;
+    Ok(match known {
+        Some((true, _)) => Refusal::Forgotten,
+        Some((false, version)) if version >= privacy_version => Refusal::HomeExists,
+        None if privacy_version == 0 => Refusal::HomeExists,
+        _ => Refusal::SettingsPending,
+    })
 }
 
 /// Whether geo was told that the account was deleted.

@@ -390,3 +390,55 @@ async fn the_token_names_the_version_of_the_last_privacy_event_and_nothing_else(
     let d = gewebe_geo::privacy::distance_m(EXACT, location(&home["public_location"]));
     assert!((400.0..=800.0).contains(&d), "{d} m");
 }
+
+#[tokio::test]
+async fn a_node_waits_until_geo_knows_its_owner_chose_role_without_name() {
+    let geo = spawn_consuming().await;
+    let a = gewebe_testkit::account(&geo.http, &geo.auth.url("")).await;
+    let resp = geo
+        .http
+        .patch(geo.auth.url("/auth/me"))
+        .bearer_auth(&a.token)
+        .json(&json!({"privacy": {"ron": true}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let ada = User {
+        id: a.id,
+        token: gewebe_testkit::login(&geo.http, &geo.auth.url(""), &a.email, &a.password).await,
+    };
+    let place =
+        json!({"kind": "place", "title": "Werkstatt", "location": {"lat": 47.0, "lon": 8.0}});
+    let (status, headers, body) = geo
+        .call(
+            Method::POST,
+            "/geo/nodes",
+            Some(&ada),
+            Some(place.clone()),
+            &[],
+        )
+        .await;
+    assert_problem(status, &body, 409, "privacy_pending");
+    assert_eq!(headers["retry-after"], "2");
+    assert!(geo.outbox("node.created").await.is_empty());
+
+    publish(&geo, &auth_event(&geo, "account.updated", ada.id).await).await;
+    until(
+        &geo,
+        "SELECT ron::text FROM geo.accounts WHERE id = $1",
+        ada.id,
+        "true",
+    )
+    .await;
+    let (status, _, node) = geo
+        .call(Method::POST, "/geo/nodes", Some(&ada), Some(place), &[])
+        .await;
+    assert_eq!(status, 201, "{node}");
+    assert_eq!(node["owner"], Value::Null);
+    let created = geo.outbox("node.created").await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["data"]["owner"], Value::Null);
+    assert!(created[0].get("actor").is_none(), "{}", created[0]);
+    assert!(!created[0].to_string().contains(&ada.id.to_string()));
+}
