@@ -166,7 +166,7 @@ async fn refuzz_home(
     .fetch_all(&mut *conn)
     .await?;
     for (id, lat, lon) in homes {
-        let public = nodes::routes::public_position(app, id, "home", radius, (lat, lon));
+        let public = nodes::homes::public_position(app, id, "home", radius, (lat, lon));
         let changes = nodes::store::Changes {
             location: Some(((lat, lon), public, nodes::routes::h3_of(public)?)),
             ..Default::default()

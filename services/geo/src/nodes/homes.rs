@@ -9,7 +9,7 @@ use gewebe_platform::auth::AuthUser;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{AppState, error::Error};
+use crate::{AppState, error::Error, privacy};
 
 /// What a `home` write may use of its owner's privacy settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,5 +69,26 @@ pub async fn radius(app: &AppState, tx: &mut PgConnection, user: &AuthUser) -> R
             tracing::info!("home write refused until the owner's privacy settings arrive");
             Err(Error::PrivacyPending)
         }
+    }
+}
+
+/// The public position of a new or moved node: fuzzed for `home`, as given otherwise.
+pub fn public_position(
+    app: &crate::App,
+    id: Uuid,
+    kind: &str,
+    radius_m: i32,
+    (lat, lon): (f64, f64),
+) -> (f64, f64) {
+    if kind == "home" {
+        privacy::public_position(
+            &app.config.geo.fuzz_key,
+            id,
+            radius_m.unsigned_abs(),
+            lat,
+            lon,
+        )
+    } else {
+        (lat, lon)
     }
 }

@@ -3,6 +3,7 @@
 //! `GET|PATCH|DELETE /geo/nodes/{id}`, `GET /geo/cells/{h3}/nodes`.
 
 pub mod homes;
+pub(crate) mod queries;
 pub(crate) mod routes;
 pub mod store;
 
