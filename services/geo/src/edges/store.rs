@@ -106,12 +106,18 @@ pub async fn of_node(
     .await
 }
 
-/// Locks one edge for a delete: (owner, version).
-pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<(Option<Uuid>, i64)>> {
-    sqlx::query_as("SELECT owner_id, version FROM geo.edges WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+/// Locks one edge for a delete: (owner, version, the version of the owner's settings geo knows).
+pub async fn lock(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> sqlx::Result<Option<(Option<Uuid>, i64, Option<i64>)>> {
+    sqlx::query_as(
+        "SELECT e.owner_id, e.version, a.version FROM geo.edges e \
+         LEFT JOIN geo.accounts a ON a.id = e.owner_id WHERE e.id = $1 FOR UPDATE OF e",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Deletes edges (by id, or every edge at a node) and returns them as they were, for their events.

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     AppState,
-    access::{check_version, limit_writes, may_change},
+    access::{check_version, limit_writes, may_change, settings_known},
     cells, edges,
     error::Error,
     events,
@@ -248,7 +248,7 @@ pub async fn get_one(
 }
 
 /// Changes a node. Send `If-Match` with the version you read: 412 `version_mismatch` if it changed.
-/// Changes of your own `home` wait for your privacy settings like a create; only its owner may move
+/// Changes of your own nodes wait for your privacy settings like a create; only its owner may move
 /// a `home`.
 #[utoipa::path(patch, path = "/geo/nodes/{id}", tag = "nodes", security(("bearer" = [])), request_body = UpdateNode,
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the ETag you read")),
@@ -257,7 +257,7 @@ pub async fn get_one(
         (status = 401, description = "`unauthorized`; `invalid_token`, also for your `home` with a token that predates the `pv` claim (refresh it)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not yours, or a moderator moving someone's `home`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "`privacy_pending` (with `Retry-After`): a change of your `home` waits until your latest privacy settings reached geo; retry the same request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+        (status = 409, description = "`privacy_pending` (with `Retry-After`): a change of your own node waits until your latest privacy settings (fuzz radius, role-without-name) reached geo; retry the same request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
         (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
@@ -318,6 +318,9 @@ pub async fn update(
         .ok_or(Error::NotFound("no such node"))?;
     may_change(&user, node.owner_id)?;
     check_version(expected, node.version)?;
+    if node.owner_id == Some(user.id) {
+        settings_known(&app, &user, node.owner_version)?;
+    }
     if let Some(l) = req.location {
         let exact = (l.lat, l.lon);
         let public = super::homes::public_position(&app, id, &node.kind, radius, exact);
@@ -339,6 +342,7 @@ pub async fn update(
         (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`privacy_pending` (with `Retry-After`): deleting your own node waits until your latest privacy settings reached geo; retry the same request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
         (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
@@ -355,6 +359,9 @@ pub async fn delete(
         .ok_or(Error::NotFound("no such node"))?;
     may_change(&user, node.owner_id)?;
     check_version(expected, node.version)?;
+    if node.owner_id == Some(user.id) {
+        settings_known(&app, &user, node.owner_version)?;
+    }
     // Events about a home, or about the node of someone using role-without-name, name nobody: the
     // actor of a home's deletion (and of its edges') is, nearly always, the person living there.
     let actor = events::names_actor(&node.kind, node.owner_ron).then_some(user.id);

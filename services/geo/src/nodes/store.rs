@@ -141,12 +141,14 @@ pub struct Locked {
     pub lon: f64,
     /// The owner uses role-without-name (or is gone): its events must not name who acted.
     pub owner_ron: bool,
+    /// The version of the owner's settings geo knows (`None`: no account event yet).
+    pub owner_version: Option<i64>,
 }
 
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Locked>> {
     sqlx::query_as(
         "SELECT n.owner_id, n.kind, n.version, ST_Y(n.location) AS lat, ST_X(n.location) AS lon, \
-                (n.owner_id IS NULL OR coalesce(a.ron, false)) AS owner_ron \
+                (n.owner_id IS NULL OR coalesce(a.ron, false)) AS owner_ron, a.version AS owner_version \
          FROM geo.nodes n LEFT JOIN geo.accounts a ON a.id = n.owner_id \
          WHERE n.id = $1 FOR UPDATE OF n",
     )
@@ -363,14 +365,14 @@ pub async fn refusal(
     })
 }
 
-/// Whether geo was told that the account was deleted.
-pub async fn is_forgotten(conn: &mut PgConnection, owner: Uuid) -> sqlx::Result<bool> {
-    let forgotten: Option<bool> =
-        sqlx::query_scalar("SELECT forgotten FROM geo.accounts WHERE id = $1")
+/// What geo knows of an account: (forgotten, settings version); (false, 0) before any event.
+pub async fn account_state(conn: &mut PgConnection, owner: Uuid) -> sqlx::Result<(bool, i64)> {
+    let known: Option<(bool, i64)> =
+        sqlx::query_as("SELECT forgotten, version FROM geo.accounts WHERE id = $1")
             .bind(owner)
             .fetch_optional(conn)
             .await?;
-    Ok(forgotten.unwrap_or(false))
+    Ok(known.unwrap_or((false, 0)))
 }
 
 #[cfg(test)]

@@ -442,3 +442,76 @@ async fn a_node_waits_until_geo_knows_its_owner_chose_role_without_name() {
     assert!(created[0].get("actor").is_none(), "{}", created[0]);
     assert!(!created[0].to_string().contains(&ada.id.to_string()));
 }
+
+#[tokio::test]
+async fn changes_wait_until_geo_knows_their_author_chose_role_without_name() {
+    let geo = spawn_consuming().await;
+    let a = gewebe_testkit::account(&geo.http, &geo.auth.url("")).await;
+    let before = User {
+        id: a.id,
+        token: a.token.clone(),
+    };
+    let place = geo.node(&before, "place", "Werkstatt", 47.0, 8.0).await;
+    let other = geo.node(&before, "idea", "Idee", 47.01, 8.01).await;
+    let path = format!("/geo/nodes/{}", place["id"].as_str().unwrap());
+    let resp = geo
+        .http
+        .patch(geo.auth.url("/auth/me"))
+        .bearer_auth(&a.token)
+        .json(&json!({"privacy": {"ron": true}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let ada = User {
+        id: a.id,
+        token: gewebe_testkit::login(&geo.http, &geo.auth.url(""), &a.email, &a.password).await,
+    };
+
+    // Each of these events would name Ada as their actor.
+    let edge = json!({"from_node": place["id"], "to_node": other["id"], "kind": "link"});
+    for (method, path, body) in [
+        (Method::PATCH, path.as_str(), Some(json!({"title": "Neu"}))),
+        (Method::DELETE, path.as_str(), None),
+        (Method::POST, "/geo/edges", Some(edge.clone())),
+    ] {
+        let (status, _, body) = geo.call(method.clone(), path, Some(&ada), body, &[]).await;
+        assert_problem(status, &body, 409, "privacy_pending");
+    }
+    let mut conn = geo.pg().await;
+    let written: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM geo.outbox WHERE event_type IN ('node.updated', 'node.deleted', 'edge.created')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(written, 0);
+
+    publish(&geo, &auth_event(&geo, "account.updated", ada.id).await).await;
+    until(
+        &geo,
+        "SELECT ron::text FROM geo.accounts WHERE id = $1",
+        ada.id,
+        "true",
+    )
+    .await;
+    let (status, _, body) = geo
+        .call(
+            Method::PATCH,
+            &path,
+            Some(&ada),
+            Some(json!({"title": "Neu"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = geo
+        .call(Method::POST, "/geo/edges", Some(&ada), Some(edge), &[])
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for event_type in ["node.updated", "edge.created"] {
+        let events = geo.outbox(event_type).await;
+        assert_eq!(events.len(), 1, "{event_type}");
+        assert!(events[0].get("actor").is_none(), "{}", events[0]);
+    }
+}

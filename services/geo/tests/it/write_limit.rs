@@ -98,7 +98,13 @@ async fn the_openapi_document_names_the_new_answers() {
                 .contains("rate_limited")
         );
     }
-    for (path, method) in [("/geo/nodes", "post"), ("/geo/nodes/{id}", "patch")] {
+    for (path, method) in [
+        ("/geo/nodes", "post"),
+        ("/geo/nodes/{id}", "patch"),
+        ("/geo/nodes/{id}", "delete"),
+        ("/geo/edges", "post"),
+        ("/geo/edges/{id}", "delete"),
+    ] {
         let pending = &doc["paths"][path][method]["responses"]["409"];
         assert!(
             pending["description"]
