@@ -515,3 +515,59 @@ async fn changes_wait_until_geo_knows_their_author_chose_role_without_name() {
         assert!(events[0].get("actor").is_none(), "{}", events[0]);
     }
 }
+
+#[tokio::test]
+async fn a_token_without_the_privacy_version_is_sent_to_refresh_for_a_home() {
+    let geo = spawn_consuming().await;
+    let a = gewebe_testkit::account(&geo.http, &geo.auth.url("")).await;
+    // A token as an auth before `pv` signed them, with auth's own current key.
+    let keys = gewebe_auth::config::KeysConfig::from_env(&gewebe_platform::Env::from_pairs([(
+        "AUTH_KEK",
+        crate::KEK,
+    )]))
+    .unwrap();
+    let db = gewebe_platform::db::Db::connect_lazy(
+        &gewebe_platform::db::DbConfig::new(&geo.db.pooled_url, &geo.db.direct_url),
+        "legacy-token",
+    )
+    .unwrap();
+    let store = gewebe_auth::keys::KeyStore::new(db, keys.kek, keys.rotate_after, keys.overlap);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let legacy = User {
+        id: a.id,
+        token: store
+            .sign(&gewebe_platform::auth::Claims {
+                sub: a.id,
+                sid: None,
+                roles: vec![gewebe_platform::auth::Role::User],
+                iat: now,
+                exp: now + 600,
+                iss: "gewebe-auth".into(),
+                aud: "gewebe".into(),
+                pv: None,
+            })
+            .await
+            .unwrap(),
+    };
+    assert_eq!(pv(&legacy.token), None);
+
+    let (status, headers, body) = geo
+        .call(
+            Method::POST,
+            "/geo/nodes",
+            Some(&legacy),
+            Some(home_body()),
+            &[],
+        )
+        .await;
+    assert_problem(status, &body, 401, "invalid_token");
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    assert!(geo.outbox("node.created").await.is_empty());
+    // Other writes go on as before the claim existed.
+    geo.node(&legacy, "place", "Alt", 47.0, 8.0).await;
+}

@@ -70,7 +70,7 @@ pub struct Geo {
 }
 
 pub const FUZZ_KEY: [u8; 32] = [42; 32];
-const KEK: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
+pub const KEK: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
 
 pub async fn spawn() -> Geo {
     spawn_with(|_| {}).await
