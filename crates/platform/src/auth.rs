@@ -67,6 +67,13 @@ pub struct Claims {
     pub exp: i64,
     pub iss: String,
     pub aud: String,
+    /// The account's privacy-settings version when the token was issued: the aggregate version of
+    /// the last account event that changed the fuzz radius or role-without-name, 0 while both are
+    /// still the defaults. A service that applies those settings from events (geo) must know them
+    /// at this version or later before it publishes anything under them. `None` in tokens from an
+    /// auth that predates the claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pv: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -335,6 +342,8 @@ pub struct AuthUser {
     pub roles: Vec<Role>,
     /// The token's `exp` (Unix seconds): long-lived connections end then.
     pub expires_at: i64,
+    /// The token's `pv` claim (see [`Claims::pv`]).
+    pub privacy_version: Option<i64>,
 }
 
 impl AuthUser {
@@ -383,6 +392,7 @@ async fn authenticate(
         session_id: claims.sid,
         roles: claims.roles,
         expires_at: claims.exp,
+        privacy_version: claims.pv,
     }))
 }
 

@@ -3,7 +3,31 @@
 use gewebe_platform::auth::{AuthUser, Role};
 use uuid::Uuid;
 
-use crate::error::Error;
+use crate::{App, error::Error};
+
+/// Takes one write from the caller's bucket (see `limit`); 429 with Retry-After when it is empty.
+pub fn limit_writes(app: &App, user: &AuthUser) -> Result<(), Error> {
+    app.writes.take(user.id).map_err(|wait| {
+        app.metrics.refused("rate_limited");
+        Error::RateLimited {
+            retry_after_secs: u32::try_from(wait.as_secs_f64().ceil() as u64)
+                .unwrap_or(u32::MAX)
+                .max(1),
+        }
+    })
+}
+
+/// A write whose events name its author (`author` is the caller's own node or edge, or a new one):
+/// refused with 409 `privacy_pending` while geo knows the caller's privacy settings only at a version
+/// below the token's — the events would name someone who may have chosen role-without-name since.
+/// `known` is geo's version (`None` before any account event). Tokens without `pv` pass, as before.
+pub fn settings_known(app: &App, user: &AuthUser, known: Option<i64>) -> Result<(), Error> {
+    if known.unwrap_or(0) < user.privacy_version.unwrap_or(0) {
+        app.metrics.refused("privacy_pending");
+        return Err(Error::PrivacyPending);
+    }
+    Ok(())
+}
 
 /// Owner, moderator or admin; a forgotten owner's nodes and edges only the latter two.
 pub fn may_change(user: &AuthUser, owner: Option<Uuid>) -> Result<(), Error> {

@@ -1,6 +1,9 @@
 //! What gewebe-geo does with auth's account events (consumer `geo-accounts`):
 //! - `account.updated`: remember the fuzz radius and RoN flag; a new radius moves the public
-//!   position of the account's `home` node (with a `node.updated` event and fresh tiles);
+//!   position of the account's `home` node (with a `node.updated` event and fresh tiles). The
+//!   account's row is locked first, as home writes lock it (`nodes::homes::lock_settings`),
+//!   so a home written concurrently is either seen and moved here, or written under these settings;
+//!   the row's `version` is what home writes compare with their token's `pv`;
 //! - `account.forgotten`: delete the account's `home` node and its edges (with their events), and
 //!   hand its other nodes and edges to the role-without-name placeholder (owner NULL).
 //!
@@ -117,24 +120,35 @@ async fn updated(
 /// Recomputes the public position of every `home` node with the current key and radius (after a
 /// key rotation: `gewebe-geo homes refuzz`). Returns how many moved. One transaction per account.
 pub async fn refuzz_all(app: &AppState) -> Result<u64, HandlerError> {
-    let owners: Vec<(Uuid, i32)> = {
+    let owners: Vec<Uuid> = {
         let mut tx = app.db.begin().await?;
-        let owners = sqlx::query_as(
-            "SELECT n.owner_id, coalesce(a.fuzz_radius_m, 0) FROM geo.nodes n \
-             LEFT JOIN geo.accounts a ON a.id = n.owner_id \
-             WHERE n.kind = 'home' AND n.owner_id IS NOT NULL AND coalesce(a.fuzz_radius_m, 0) > 0",
+        let owners = sqlx::query_scalar(
+            "SELECT n.owner_id FROM geo.nodes n JOIN geo.accounts a ON a.id = n.owner_id \
+             WHERE n.kind = 'home' AND a.fuzz_radius_m > 0",
         )
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
         owners
     };
-    for (owner, radius) in &owners {
+    let mut moved = 0;
+    for owner in &owners {
         let mut tx = app.db.begin().await?;
-        refuzz_home(app, &mut tx, *owner, *radius).await?;
+        // The radius as it is now, under the lock a settings update takes too: one that arrived
+        // since the list was read is not undone with the radius it replaced.
+        let radius: Option<i32> = sqlx::query_scalar(
+            "SELECT fuzz_radius_m FROM geo.accounts WHERE id = $1 AND NOT forgotten FOR UPDATE",
+        )
+        .bind(owner)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(radius) = radius.filter(|r| *r > 0) {
+            refuzz_home(app, &mut tx, *owner, radius).await?;
+            moved += 1;
+        }
         app.outbox.commit(tx).await?;
     }
-    Ok(owners.len() as u64)
+    Ok(moved)
 }
 
 /// Moves the public position of the account's `home` node to the point for `radius`.
@@ -152,7 +166,7 @@ async fn refuzz_home(
     .fetch_all(&mut *conn)
     .await?;
     for (id, lat, lon) in homes {
-        let public = nodes::routes::public_position(app, id, "home", radius, (lat, lon));
+        let public = nodes::homes::public_position(app, id, "home", radius, (lat, lon));
         let changes = nodes::store::Changes {
             location: Some(((lat, lon), public, nodes::routes::h3_of(public)?)),
             ..Default::default()

@@ -8,6 +8,8 @@ use gewebe_platform::{
 };
 use secrecy::SecretBox;
 
+use crate::limit::WriteLimit;
+
 pub const SERVICE: &str = "gewebe-geo";
 pub const DEFAULT_PORT: u16 = 8082;
 
@@ -34,6 +36,9 @@ pub struct GeoConfig {
     pub tile_cache_entries: usize,
     /// `GEO_CONSUMER` — consume account events (default `true`; tools and some tests turn it off).
     pub consume_account_events: bool,
+    /// `GEO_WRITES_PER_SEC` (default 5; 0 turns the limit off) and `GEO_WRITE_BURST` (default 30):
+    /// writes (node and edge create, change, delete) per account and instance; beyond them 429.
+    pub write_limit: WriteLimit,
 }
 
 impl std::fmt::Debug for GeoConfig {
@@ -41,6 +46,7 @@ impl std::fmt::Debug for GeoConfig {
         f.debug_struct("GeoConfig")
             .field("tile_changes_retention", &self.tile_changes_retention)
             .field("tile_cache_entries", &self.tile_cache_entries)
+            .field("write_limit", &self.write_limit)
             .finish_non_exhaustive()
     }
 }
@@ -52,16 +58,22 @@ impl GeoConfig {
             tile_changes_retention: env.secs("GEO_TILE_CHANGES_RETENTION_SECS", 3600)?,
             tile_cache_entries: env.in_range("GEO_TILE_CACHE_ENTRIES", 4096, 0..=1_000_000)?,
             consume_account_events: env.or("GEO_CONSUMER", true)?,
+            write_limit: WriteLimit {
+                per_sec: env.in_range("GEO_WRITES_PER_SEC", 5, 0..=10_000)?,
+                burst: env.in_range("GEO_WRITE_BURST", 30, 1..=100_000)?,
+            },
         })
     }
 
-    /// For tests and tools: a fixed key, no consumer.
+    /// For tests and tools: a fixed key, no consumer, no write limit (benchmarks write thousands of
+    /// nodes a second from one account; tests that check the limit set it).
     pub fn with_key(key: [u8; 32]) -> Self {
         Self {
             fuzz_key: Arc::new(SecretBox::new(Box::new(key))),
             tile_changes_retention: Duration::from_secs(3600),
             tile_cache_entries: 4096,
             consume_account_events: false,
+            write_limit: WriteLimit::OFF,
         }
     }
 }

@@ -7,6 +7,9 @@ use axum::{
 };
 use gewebe_platform::{FieldError, Problem};
 
+/// What `privacy_pending` asks the client to wait: about one relay round plus a consumer's apply.
+pub const PRIVACY_PENDING_RETRY_SECS: u32 = 2;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// 422 with the offending fields.
@@ -23,6 +26,15 @@ pub enum Error {
     Forbidden(&'static str),
     #[error("conflict")]
     Conflict { code: &'static str, detail: String },
+    /// 429: the account's write bucket is empty.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u32 },
+    /// 409 + Retry-After: a `home` write whose owner's privacy settings geo has not caught up with.
+    #[error("privacy settings pending")]
+    PrivacyPending,
+    /// 401: a token without the privacy-settings version (issued before auth carried it).
+    #[error("token without privacy version")]
+    TokenWithoutPrivacyVersion,
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("outbox: {0}")]
@@ -55,6 +67,23 @@ impl From<Error> for Problem {
             ),
             Error::Forbidden(why) => Problem::forbidden(why),
             Error::Conflict { code, detail } => Problem::conflict(code, detail),
+            Error::RateLimited { retry_after_secs } => Problem::too_many_requests(retry_after_secs)
+                .with_detail("too many writes from this account; retry after the given seconds"),
+            Error::PrivacyPending => Problem::conflict(
+                "privacy_pending",
+                "your latest privacy settings have not reached the map yet; retry shortly",
+            )
+            .with_retry_after(PRIVACY_PENDING_RETRY_SECS),
+            Error::TokenWithoutPrivacyVersion => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "Authentication required",
+            )
+            .with_detail("the access token predates privacy versions; refresh it and retry")
+            .with_header(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            ),
             Error::Db(sqlx::Error::PoolTimedOut) => {
                 tracing::warn!("database pool exhausted");
                 Problem::unavailable("database_busy", "the database is busy; retry shortly", 1)

@@ -1,5 +1,6 @@
 //! The events gewebe-geo writes to its outbox, built from rows as the public sees them: public
-//! positions only, and no owner id when the owner uses role-without-name.
+//! positions only; no owner id and no actor when the owner uses role-without-name or the node is a
+//! `home`.
 
 use gewebe_events::{
     Envelope, Location,
@@ -37,8 +38,10 @@ fn traced(envelope: Envelope, actor: Option<Uuid>) -> Envelope {
 }
 
 /// `node.created` for a node about to be inserted, rendered twice under one event id: with its
-/// owner, and without (role-without-name). The insert statement stores the one the owner's setting
-/// asks for, which it reads itself: the event costs no statement of its own.
+/// owner, and without (role-without-name: no owner, no actor). The insert statement stores the one
+/// the owner's setting asks for, which it reads itself: the event costs no statement of its own. A
+/// `home` is always rendered without: its event must not tie a person to where they live, in a
+/// stream that keeps it for 30 days and replays it to anyone.
 pub struct Created {
     pub id: Uuid,
     pub with_owner: Vec<u8>,
@@ -57,20 +60,34 @@ pub fn node_created(n: &NewNode<'_>, actor: Uuid) -> Result<Created, serde_json:
         title: n.title.to_owned(),
         location,
         h3: h3.clone(),
-        owner: Some(n.owner_id),
+        owner: None,
     };
     // A new node is version 1 (the column's default).
     let mut envelope = traced(
         Envelope::new(SERVICE, n.id, 1, &event)?.with_location(location, Some(h3)),
-        Some(actor),
+        None,
     );
-    let with_owner = envelope.to_vec()?;
-    envelope.data["owner"] = serde_json::Value::Null;
+    let without_owner = envelope.to_vec()?;
+    if n.kind == "home" {
+        return Ok(Created {
+            id: envelope.id,
+            with_owner: without_owner.clone(),
+            without_owner,
+        });
+    }
+    envelope.data["owner"] = serde_json::json!(n.owner_id);
+    envelope.actor = Some(actor);
     Ok(Created {
         id: envelope.id,
-        with_owner,
-        without_owner: envelope.to_vec()?,
+        with_owner: envelope.to_vec()?,
+        without_owner,
     })
+}
+
+/// Whether events about this node may name who acted: not for a `home`, and not when its owner uses
+/// role-without-name (the actor would name them in their place).
+pub fn names_actor(kind: &str, owner_ron: bool) -> bool {
+    kind != "home" && !owner_ron
 }
 
 /// `actor` is `None` when the change came from an event (a new fuzz radius), not from a person.
@@ -85,7 +102,7 @@ pub fn node_updated(row: &NodeRow, actor: Option<Uuid>) -> Result<Envelope, serd
     };
     Ok(traced(
         Envelope::new(SERVICE, row.id, row.version, &event)?.with_location(public(row), Some(h3)),
-        actor,
+        actor.filter(|_| names_actor(&row.kind, row.owner_ron)),
     ))
 }
 
@@ -128,7 +145,7 @@ pub fn edge_created(row: &EdgeRow, actor: Uuid) -> Result<Envelope, serde_json::
     };
     Ok(traced(
         Envelope::new(SERVICE, row.id, row.version, &event)?.with_location(from, None),
-        Some(actor),
+        Some(actor).filter(|_| !row.owner_ron && !row.touches_home),
     ))
 }
 
@@ -143,6 +160,6 @@ pub fn edge_deleted(row: &EdgeRow, actor: Option<Uuid>) -> Result<Envelope, serd
     };
     Ok(traced(
         Envelope::new(SERVICE, row.id, row.version + 1, &event)?.with_location(from, None),
-        actor,
+        actor.filter(|_| !row.owner_ron && !row.touches_home),
     ))
 }

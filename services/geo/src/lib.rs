@@ -11,6 +11,7 @@ pub mod cursor;
 pub mod edges;
 pub mod error;
 pub mod events;
+pub mod limit;
 pub mod metrics;
 pub mod nodes;
 mod openapi;
@@ -44,6 +45,7 @@ pub struct App {
     pub verifier: JwtVerifier,
     pub tiles: tiles::TileCache,
     pub metrics: metrics::GeoMetrics,
+    pub writes: limit::WriteLimiter,
     pub config: Config,
 }
 
@@ -158,6 +160,7 @@ async fn state_with(
         verifier,
         tiles: tiles::TileCache::new(config.geo.tile_cache_entries),
         metrics: metrics::GeoMetrics::register(registry),
+        writes: limit::WriteLimiter::new(config.geo.write_limit),
         config,
     })))
 }

@@ -23,6 +23,12 @@ pub struct GeoMetrics {
     tiles: Family<ResultLabel, Counter>,
     account_events: Family<EventLabel, Counter>,
     tile_changes_folded: Counter,
+    writes_refused: Family<ReasonLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
 }
 
 impl GeoMetrics {
@@ -44,6 +50,11 @@ impl GeoMetrics {
                 "Tile change-log rows folded into a new epoch",
                 this.tile_changes_folded.clone(),
             );
+            r.register(
+                "geo_writes_refused",
+                "Writes refused before any work, by reason: rate_limited (429), privacy_pending (409, a home waiting for its owner's settings)",
+                this.writes_refused.clone(),
+            );
         });
         this
     }
@@ -58,6 +69,12 @@ impl GeoMetrics {
                 event_type: event_type.to_owned(),
                 result,
             })
+            .inc();
+    }
+
+    pub fn refused(&self, reason: &'static str) {
+        self.writes_refused
+            .get_or_create(&ReasonLabel { reason })
             .inc();
     }
 

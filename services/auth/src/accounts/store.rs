@@ -105,7 +105,9 @@ pub async fn update(
 ) -> sqlx::Result<Updated> {
     let row: Option<Account> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE auth.accounts SET display_name = COALESCE($2, display_name), \
-             fuzz_radius_m = COALESCE($3, fuzz_radius_m), ron = COALESCE($4, ron), version = version + 1 \
+             fuzz_radius_m = COALESCE($3, fuzz_radius_m), ron = COALESCE($4, ron), version = version + 1, \
+             privacy_version = CASE WHEN $3::integer IS NULL AND $4::boolean IS NULL \
+                 THEN privacy_version ELSE version + 1 END \
          WHERE id = $1 AND forgotten_at IS NULL AND ($5::bigint IS NULL OR version = $5) \
          RETURNING {ACCOUNT_COLUMNS}"
     )))

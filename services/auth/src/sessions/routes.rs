@@ -44,6 +44,17 @@ pub async fn token_response(
     refresh_token: String,
     refresh_in_body: bool,
 ) -> Result<Response, Error> {
+    // Read here rather than by every caller: the latest version is the one geo must reach, and a
+    // login or refresh costs a hash or a rotation anyway.
+    let pv: Option<i64> = {
+        let mut tx = app.db.begin().await?;
+        let pv = sqlx::query_scalar("SELECT privacy_version FROM auth.accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        pv
+    };
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let ttl = app.config.accounts.access_ttl.as_secs() as i64;
     let claims = Claims {
@@ -57,6 +68,7 @@ pub async fn token_response(
         exp: now + ttl,
         iss: app.config.keys.issuer.clone(),
         aud: app.config.keys.audience.clone(),
+        pv,
     };
     let access_token = app.keys.sign(&claims).await?;
     let cookie = format!(

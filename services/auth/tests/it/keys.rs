@@ -27,6 +27,7 @@ fn claims() -> Claims {
         exp: now + 900,
         iss: "gewebe-auth".into(),
         aud: "gewebe".into(),
+        pv: None,
     }
 }
 

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::store::{self, EdgeRow};
 use crate::{
     AppState,
-    access::{check_version, may_change},
+    access::{check_version, limit_writes, may_change, settings_known},
     cursor,
     error::Error,
     events,
@@ -83,14 +83,18 @@ pub struct CreateEdge {
 #[utoipa::path(post, path = "/geo/edges", tag = "edges", security(("bearer" = [])), request_body = CreateEdge,
     responses(
         (status = 201, body = Edge),
-        (status = 409, description = "`duplicate_edge`: the same edge exists", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 422, description = "`validation_failed`: unknown kind, a missing node, or a node to itself", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the account was deleted", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`duplicate_edge`: the same edge exists; `privacy_pending` (with `Retry-After`): your latest privacy settings have not reached geo yet, retry the same request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+        (status = 422, description = "`validation_failed`: unknown kind, a missing node, or a node to itself", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn create(
     State(app): State<AppState>,
     user: AuthUser,
     Json(req): Json<CreateEdge>,
 ) -> Result<Response, Error> {
+    limit_writes(&app, &user)?;
     let mut errors = Vec::new();
     if !KINDS.contains(&req.kind.as_str()) {
         errors.push(FieldError::new(
@@ -109,14 +113,15 @@ pub async fn create(
     validate::finish(errors)?;
 
     let mut tx = app.db.begin().await?;
-    let (forgotten, existing) = {
-        let (_, forgotten) = crate::nodes::store::owner_settings(&mut tx, user.id).await?;
+    let ((forgotten, known), existing) = {
+        let known = crate::nodes::store::account_state(&mut tx, user.id).await?;
         let existing = store::lock_endpoints(&mut tx, req.from_node, req.to_node).await?;
-        (forgotten, existing)
+        (known, existing)
     };
     if forgotten {
         return Err(Error::Forbidden("this account was deleted"));
     }
+    settings_known(&app, &user, Some(known))?;
     let mut missing = Vec::new();
     for (field, id) in [("from_node", req.from_node), ("to_node", req.to_node)] {
         if !existing.contains(&id) {
@@ -168,7 +173,7 @@ pub struct EdgeQuery {
 #[utoipa::path(get, path = "/geo/edges", tag = "edges", params(EdgeQuery),
     responses(
         (status = 200, body = EdgePage),
-        (status = 400, description = "`invalid_query`, `invalid_limit`, `invalid_cursor`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 400, description = "`invalid_query`, `invalid_limit`, `invalid_cursor`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     State(app): State<AppState>,
@@ -194,7 +199,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/geo/edges/{id}", tag = "edges", params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Edge),
-        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn get_one(State(app): State<AppState>, Path(id): Path<Uuid>) -> Result<Response, Error> {
     let mut tx = app.db.begin().await?;
@@ -209,9 +214,11 @@ pub async fn get_one(State(app): State<AppState>, Path(id): Path<Uuid>) -> Resul
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the ETag you read")),
     responses(
         (status = 204, description = "deleted"),
-        (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`privacy_pending` (with `Retry-After`): your latest privacy settings have not reached geo yet, retry the same request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn delete(
     State(app): State<AppState>,
@@ -219,12 +226,16 @@ pub async fn delete(
     Path(id): Path<Uuid>,
     IfMatch(expected): IfMatch,
 ) -> Result<Response, Error> {
+    limit_writes(&app, &user)?;
     let mut tx = app.db.begin().await?;
-    let (owner, version) = store::lock(&mut tx, id)
+    let (owner, version, owner_version) = store::lock(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("no such edge"))?;
     may_change(&user, owner)?;
     check_version(expected, version)?;
+    if owner == Some(user.id) {
+        settings_known(&app, &user, owner_version)?;
+    }
     if let Some(row) = store::delete(&mut tx, id).await? {
         app.outbox
             .record(&mut tx, &events::edge_deleted(&row, Some(user.id))?)

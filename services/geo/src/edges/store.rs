@@ -14,6 +14,9 @@ pub struct EdgeRow {
     pub kind: String,
     pub owner_id: Option<Uuid>,
     pub owner_ron: bool,
+    /// One end is a `home`: the edge's events must not name who drew it (nearly always the person
+    /// who lives there).
+    pub touches_home: bool,
     /// The endpoints' public positions.
     pub from_lat: f64,
     pub from_lon: f64,
@@ -26,6 +29,7 @@ pub struct EdgeRow {
 /// Columns of [`EdgeRow`] for `e` in `geo.edges`, `f`/`t` its endpoint nodes, `a` the owner account.
 const COLUMNS: &str = "e.id, e.from_node, e.to_node, e.kind, e.owner_id, \
     (e.owner_id IS NULL OR coalesce(a.ron, false)) AS owner_ron, \
+    (f.kind = 'home' OR t.kind = 'home') AS touches_home, \
     ST_Y(f.public_location) AS from_lat, ST_X(f.public_location) AS from_lon, \
     ST_Y(t.public_location) AS to_lat, ST_X(t.public_location) AS to_lon, \
     e.version, e.created_at";
@@ -102,12 +106,18 @@ pub async fn of_node(
     .await
 }
 
-/// Locks one edge for a delete: (owner, version).
-pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<(Option<Uuid>, i64)>> {
-    sqlx::query_as("SELECT owner_id, version FROM geo.edges WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+/// Locks one edge for a delete: (owner, version, the version of the owner's settings geo knows).
+pub async fn lock(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> sqlx::Result<Option<(Option<Uuid>, i64, Option<i64>)>> {
+    sqlx::query_as(
+        "SELECT e.owner_id, e.version, a.version FROM geo.edges e \
+         LEFT JOIN geo.accounts a ON a.id = e.owner_id WHERE e.id = $1 FOR UPDATE OF e",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Deletes edges (by id, or every edge at a node) and returns them as they were, for their events.

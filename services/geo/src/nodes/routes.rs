@@ -9,21 +9,24 @@ use axum::{
 };
 use gewebe_platform::{
     auth::AuthUser,
-    http::extract::{IfMatch, Json, Path, Query, etag},
+    http::extract::{IfMatch, Json, Path, etag},
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::store::{self, NodeRow};
+use super::{
+    queries::{in_cell, list, near},
+    store::{self, NodeRow},
+};
 use crate::{
     AppState,
-    access::{check_version, may_change},
-    cells, cursor, edges,
+    access::{check_version, limit_writes, may_change, settings_known},
+    cells, edges,
     error::Error,
-    events, privacy,
-    validate::{self, Bbox, LatLon, Page},
+    events,
+    validate::{self, LatLon},
 };
 
 pub const KINDS: [&str; 4] = ["place", "idea", "resource", "home"];
@@ -95,9 +98,9 @@ impl From<NodeRow> for Node {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NodePage {
-    items: Vec<Node>,
+    pub(super) items: Vec<Node>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    next_cursor: Option<String>,
+    pub(super) next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -129,20 +132,24 @@ fn with_etag(status: StatusCode, row: NodeRow) -> Response {
     (status, [(header::ETAG, tag)], Json(Node::from(row))).into_response()
 }
 
-/// Places a node. A `home` node's public position is fuzzed by the owner's radius (set in auth).
+/// Places a node. A `home` node's public position is fuzzed by the owner's radius (set in auth); geo
+/// writes it only once it knows the settings at the version the access token names (`pv`), so a
+/// home is never published under settings older than the token's.
 #[utoipa::path(post, path = "/geo/nodes", tag = "nodes", security(("bearer" = [])), request_body = CreateNode,
     responses(
         (status = 201, body = Node, description = "created; `ETag` is its version, `Location` its URL"),
-        (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 403, description = "`forbidden`: the account was forgotten", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 409, description = "`home_exists`: one home per person", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 401, description = "`unauthorized`; `invalid_token`, also for a `home` with a token that predates the `pv` claim (refresh it)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the account was forgotten", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`home_exists`: one home per person; `privacy_pending` (with `Retry-After`): your latest privacy settings (fuzz radius, role-without-name) have not reached geo yet, retry the same request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+        (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn create(
     State(app): State<AppState>,
     user: AuthUser,
     Json(req): Json<CreateNode>,
 ) -> Result<Response, Error> {
+    limit_writes(&app, &user)?;
     let mut errors = Vec::new();
     if !KINDS.contains(&req.kind.as_str()) {
         errors.push(gewebe_platform::FieldError::new(
@@ -162,19 +169,18 @@ pub async fn create(
 
     let id = Uuid::now_v7();
     let mut tx = app.db.begin().await?;
-    // Only a `home` needs its owner's radius before the insert. For the other kinds the insert
-    // itself refuses a deleted account: one statement less on the busiest write.
+    // Only a `home` needs its owner's settings before the insert, known and locked. For the other
+    // kinds the insert itself refuses a deleted account, and settings older than the token's (the
+    // event names the owner unless they chose role-without-name): one statement less on the
+    // busiest write. A token from before `pv` (an older auth) writes them as before.
     let radius = if req.kind == "home" {
-        let (radius, forgotten) = store::owner_settings(&mut tx, user.id).await?;
-        if forgotten {
-            return Err(Error::Forbidden("this account was deleted"));
-        }
-        radius
+        super::homes::radius(&app, &mut tx, &user).await?
     } else {
         0
     };
+    let privacy_version = user.privacy_version.unwrap_or(0);
     let exact = (req.location.lat, req.location.lon);
-    let public = public_position(&app, id, &req.kind, radius, exact);
+    let public = super::homes::public_position(&app, id, &req.kind, radius, exact);
     let h3 = h3_of(public)?;
     let new = store::NewNode {
         id,
@@ -186,19 +192,23 @@ pub async fn create(
         location: exact,
         public_location: public,
         h3,
+        privacy_version,
     };
     let event = events::node_created(&new, user.id)?;
     let Some(row) = store::insert(&mut tx, &new, &event).await? else {
-        // Nothing inserted: the account was deleted, or it has its home already.
-        let (_, forgotten) = store::owner_settings(&mut tx, user.id).await?;
-        return Err(if forgotten {
-            Error::Forbidden("this account was deleted")
-        } else {
-            Error::Conflict {
-                code: "home_exists",
-                detail: "you already have a home node; move it with PATCH instead".into(),
-            }
-        });
+        return Err(
+            match store::refusal(&mut tx, user.id, privacy_version).await? {
+                store::Refusal::Forgotten => Error::Forbidden("this account was deleted"),
+                store::Refusal::SettingsPending => {
+                    app.metrics.refused("privacy_pending");
+                    Error::PrivacyPending
+                }
+                store::Refusal::HomeExists => Error::Conflict {
+                    code: "home_exists",
+                    detail: "you already have a home node; move it with PATCH instead".into(),
+                },
+            },
+        );
     };
     // The event is in the outbox already (written by the insert).
     app.outbox.commit(tx).await?;
@@ -207,27 +217,6 @@ pub async fn create(
         response.headers_mut().insert(header::LOCATION, url);
     }
     Ok(response)
-}
-
-/// The public position of a new or moved node: fuzzed for `home`, as given otherwise.
-pub fn public_position(
-    app: &crate::App,
-    id: Uuid,
-    kind: &str,
-    radius_m: i32,
-    (lat, lon): (f64, f64),
-) -> (f64, f64) {
-    if kind == "home" {
-        privacy::public_position(
-            &app.config.geo.fuzz_key,
-            id,
-            radius_m.unsigned_abs(),
-            lat,
-            lon,
-        )
-    } else {
-        (lat, lon)
-    }
 }
 
 pub fn h3_of((lat, lon): (f64, f64)) -> Result<i64, Error> {
@@ -241,8 +230,8 @@ pub fn h3_of((lat, lon): (f64, f64)) -> Result<i64, Error> {
     params(("id" = Uuid, Path)),
     responses(
         (status = 200, body = Node, description = "`ETag` is its version"),
-        (status = 400, description = "`invalid_path`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 400, description = "`invalid_path`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn get_one(
     State(app): State<AppState>,
@@ -259,14 +248,19 @@ pub async fn get_one(
 }
 
 /// Changes a node. Send `If-Match` with the version you read: 412 `version_mismatch` if it changed.
+/// Changes of your own nodes wait for your privacy settings like a create; only its owner may move
+/// a `home`.
 #[utoipa::path(patch, path = "/geo/nodes/{id}", tag = "nodes", security(("bearer" = [])), request_body = UpdateNode,
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the ETag you read")),
     responses(
         (status = 200, body = Node, description = "`ETag` is the new version"),
-        (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 401, description = "`unauthorized`; `invalid_token`, also for your `home` with a token that predates the `pv` claim (refresh it)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: not yours, or a moderator moving someone's `home`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`privacy_pending` (with `Retry-After`): a change of your own node waits until your latest privacy settings (fuzz radius, role-without-name) reached geo; retry the same request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn update(
     State(app): State<AppState>,
@@ -275,6 +269,7 @@ pub async fn update(
     IfMatch(expected): IfMatch,
     Json(req): Json<UpdateNode>,
 ) -> Result<Response, Error> {
+    limit_writes(&app, &user)?;
     let mut errors = Vec::new();
     let mut changes = store::Changes {
         title: req
@@ -305,18 +300,30 @@ pub async fn update(
     validate::finish(errors)?;
 
     let mut tx = app.db.begin().await?;
+    // The owner's settings before the node: the lock order of the account consumer.
+    let (owner, kind) = store::owner_and_kind(&mut tx, id)
+        .await?
+        .ok_or(Error::NotFound("no such node"))?;
+    let radius = if kind == "home" && owner == Some(user.id) {
+        super::homes::radius(&app, &mut tx, &user).await?
+    } else if kind == "home" && req.location.is_some() {
+        // Nobody but its owner knows where a home really is.
+        may_change(&user, owner)?;
+        return Err(Error::Forbidden("only its owner may move a home"));
+    } else {
+        0
+    };
     let node = store::lock(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("no such node"))?;
     may_change(&user, node.owner_id)?;
     check_version(expected, node.version)?;
+    if node.owner_id == Some(user.id) {
+        settings_known(&app, &user, node.owner_version)?;
+    }
     if let Some(l) = req.location {
-        let radius = match node.owner_id {
-            Some(owner) if node.kind == "home" => store::owner_settings(&mut tx, owner).await?.0,
-            _ => 0,
-        };
         let exact = (l.lat, l.lon);
-        let public = public_position(&app, id, &node.kind, radius, exact);
+        let public = super::homes::public_position(&app, id, &node.kind, radius, exact);
         changes.location = Some((exact, public, h3_of(public)?));
     }
     let row = store::update(&mut tx, id, &changes, user.id).await?;
@@ -332,9 +339,12 @@ pub async fn update(
     params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "the ETag you read")),
     responses(
         (status = 204, description = "deleted"),
-        (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody),
-        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`privacy_pending` (with `Retry-After`): deleting your own node waits until your latest privacy settings reached geo; retry the same request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+        (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn delete(
     State(app): State<AppState>,
@@ -342,13 +352,20 @@ pub async fn delete(
     Path(id): Path<Uuid>,
     IfMatch(expected): IfMatch,
 ) -> Result<Response, Error> {
+    limit_writes(&app, &user)?;
     let mut tx = app.db.begin().await?;
     let node = store::lock(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("no such node"))?;
     may_change(&user, node.owner_id)?;
     check_version(expected, node.version)?;
-    delete_with_edges(&mut tx, &app.outbox, id, Some(user.id)).await?;
+    if node.owner_id == Some(user.id) {
+        settings_known(&app, &user, node.owner_version)?;
+    }
+    // Events about a home, or about the node of someone using role-without-name, name nobody: the
+    // actor of a home's deletion (and of its edges') is, nearly always, the person living there.
+    let actor = events::names_actor(&node.kind, node.owner_ron).then_some(user.id);
+    delete_with_edges(&mut tx, &app.outbox, id, actor).await?;
     app.outbox.commit(tx).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -370,163 +387,6 @@ pub async fn delete_with_edges(
     }
     outbox.record_many(conn, &envelopes).await?;
     Ok(())
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// `minLon,minLat,maxLon,maxLat`, min below max, at most 100 square degrees.
-    bbox: String,
-    /// Only this kind.
-    kind: Option<String>,
-    /// Only nodes with this tag.
-    tag: Option<String>,
-    /// 1–500 (default 100).
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
-fn page(rows: Vec<NodeRow>, limit: i64, next: impl Fn(&NodeRow) -> String) -> NodePage {
-    let (rows, next_cursor) = cursor::page(rows, limit, next);
-    NodePage {
-        items: rows.into_iter().map(Node::from).collect(),
-        next_cursor,
-    }
-}
-
-/// Nodes in a bounding box (public positions), oldest first, keyset-paginated.
-#[utoipa::path(get, path = "/geo/nodes", tag = "nodes", params(ListQuery),
-    responses(
-        (status = 200, body = NodePage),
-        (status = 400, description = "`invalid_bbox`, `invalid_limit`, `invalid_kind`, `invalid_cursor`, `invalid_query`", body = gewebe_platform::http::problem::ProblemBody),
-    ))]
-pub async fn list(
-    State(app): State<AppState>,
-    Query(q): Query<ListQuery>,
-) -> Result<axum::Json<NodePage>, Error> {
-    let bbox = Bbox::parse(&q.bbox)?;
-    let limit = validate::limit(q.limit)?;
-    if let Some(k) = &q.kind
-        && !KINDS.contains(&k.as_str())
-    {
-        return Err(Error::bad_request(
-            "invalid_kind",
-            "kind must be one of place, idea, resource, home",
-        ));
-    }
-    let tag = q.tag.as_deref().map(|t| t.trim().to_lowercase());
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| cursor::decode_id("nodes", c))
-        .transpose()?;
-    let mut tx = app.db.begin().await?;
-    let rows = store::in_bbox(
-        &mut tx,
-        &store::BboxQuery {
-            bbox,
-            kind: q.kind.as_deref(),
-            tag: tag.as_deref(),
-            after,
-            limit,
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(axum::Json(page(rows, limit, |r| {
-        cursor::encode_id("nodes", r.id)
-    })))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct NearQuery {
-    lat: f64,
-    lon: f64,
-    /// 1–50,000 metres.
-    radius_m: f64,
-    /// 1–500 (default 100).
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
-/// Nodes within a radius, nearest first, each with `distance_m` (to its public position).
-#[utoipa::path(get, path = "/geo/nodes/near", tag = "nodes", params(NearQuery),
-    responses(
-        (status = 200, body = NodePage),
-        (status = 400, description = "`invalid_query`, `invalid_radius`, `invalid_position`, `invalid_limit`, `invalid_cursor`", body = gewebe_platform::http::problem::ProblemBody),
-    ))]
-pub async fn near(
-    State(app): State<AppState>,
-    Query(q): Query<NearQuery>,
-) -> Result<axum::Json<NodePage>, Error> {
-    if !(q.lat.is_finite()
-        && (-90.0..=90.0).contains(&q.lat)
-        && q.lon.is_finite()
-        && (-180.0..=180.0).contains(&q.lon))
-    {
-        return Err(Error::bad_request(
-            "invalid_position",
-            "lat must be -90..90 and lon -180..180",
-        ));
-    }
-    if !(q.radius_m.is_finite() && (1.0..=validate::MAX_RADIUS_M).contains(&q.radius_m)) {
-        return Err(Error::bad_request(
-            "invalid_radius",
-            "radius_m must be 1 to 50000",
-        ));
-    }
-    let limit = validate::limit(q.limit)?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| cursor::decode_distance("near", c))
-        .transpose()?;
-    // The planner underestimates how many nodes lie in a radius (42 estimated, 16,000 found in a
-    // city) and then prefers a bitmap scan and a sort of all of them (about 100 ms on 1M nodes) to
-    // the nearest-first scan that reads one page (under 1 ms). The plan's cost also crosses the JIT
-    // threshold, and compiling costs more than the query. Both settings end with this transaction.
-    let mut tx = app
-        .db
-        .begin_with("SET LOCAL enable_bitmapscan = off; SET LOCAL jit = off")
-        .await?;
-    let rows = store::near(&mut tx, q.lat, q.lon, q.radius_m, after, limit).await?;
-    tx.commit().await?;
-    Ok(axum::Json(page(rows, limit, |r| {
-        cursor::encode_distance("near", r.distance_m.unwrap_or(0.0), r.id)
-    })))
-}
-
-/// Nodes whose public position lies in an H3 cell of any resolution (0–15), oldest first.
-#[utoipa::path(get, path = "/geo/cells/{h3}/nodes", tag = "nodes",
-    params(("h3" = String, Path, description = "an H3 cell index in hex, e.g. 881f1d4815fffff"), Page),
-    responses(
-        (status = 200, body = NodePage),
-        (status = 400, description = "`invalid_cell`, `invalid_limit`, `invalid_cursor`", body = gewebe_platform::http::problem::ProblemBody),
-    ))]
-pub async fn in_cell(
-    State(app): State<AppState>,
-    Path(h3): Path<String>,
-    Query(q): Query<Page>,
-) -> Result<axum::Json<NodePage>, Error> {
-    let cell = cells::parse(&h3).ok_or_else(|| {
-        Error::bad_request(
-            "invalid_cell",
-            "not an H3 cell index (hexadecimal, e.g. 881f1d4815fffff)",
-        )
-    })?;
-    let limit = validate::limit(q.limit)?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| cursor::decode_id("cell", c))
-        .transpose()?;
-    let mut tx = app.db.begin().await?;
-    let rows = store::in_cell(&mut tx, cells::stored_range(cell), after, limit).await?;
-    tx.commit().await?;
-    Ok(axum::Json(page(rows, limit, |r| {
-        cursor::encode_id("cell", r.id)
-    })))
 }
 
 pub fn router() -> Router<AppState> {

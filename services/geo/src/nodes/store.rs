@@ -60,9 +60,13 @@ pub struct NewNode<'a> {
     pub location: (f64, f64),
     pub public_location: (f64, f64),
     pub h3: i64,
+    /// The privacy-settings version of the owner's token: the insert refuses while geo knows an
+    /// older one, so the event does not name an owner who asked for role-without-name meanwhile.
+    pub privacy_version: i64,
 }
 
-/// `Ok(None)` when the owner already has a `home` node or was deleted. The tile change log and the
+/// `Ok(None)` when the owner already has a `home` node, was deleted, or has privacy settings newer
+/// than geo knows (see [`refusal`]). The tile change log and the
 /// outbox get their rows in the same statement: two statements (four round trips through
 /// PgBouncer) less on the busiest write.
 pub async fn insert(
@@ -75,7 +79,8 @@ pub async fn insert(
            INSERT INTO geo.nodes (id, owner_id, kind, title, description, tags, location, public_location, h3) \
            SELECT $1, $2, $3, $4, $5, $6, ST_SetSRID(ST_MakePoint($8, $7), 4326), \
                   ST_SetSRID(ST_MakePoint($10, $9), 4326), $11 \
-           WHERE NOT EXISTS (SELECT 1 FROM geo.accounts WHERE id = $2 AND forgotten) \
+           WHERE NOT EXISTS (SELECT 1 FROM geo.accounts WHERE id = $2 AND (forgotten OR version < $15)) \
+             AND ($15 = 0 OR EXISTS (SELECT 1 FROM geo.accounts WHERE id = $2)) \
            ON CONFLICT (owner_id) WHERE kind = 'home' DO NOTHING \
            RETURNING * \
          ), changed AS ( \
@@ -104,6 +109,7 @@ pub async fn insert(
         .bind(event.id)
         .bind(&event.with_owner)
         .bind(&event.without_owner)
+        .bind(n.privacy_version)
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row)
@@ -133,16 +139,34 @@ pub struct Locked {
     pub version: i64,
     pub lat: f64,
     pub lon: f64,
+    /// The owner uses role-without-name (or is gone): its events must not name who acted.
+    pub owner_ron: bool,
+    /// The version of the owner's settings geo knows (`None`: no account event yet).
+    pub owner_version: Option<i64>,
 }
 
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Locked>> {
     sqlx::query_as(
-        "SELECT owner_id, kind, version, ST_Y(location) AS lat, ST_X(location) AS lon \
-         FROM geo.nodes WHERE id = $1 FOR UPDATE",
+        "SELECT n.owner_id, n.kind, n.version, ST_Y(n.location) AS lat, ST_X(n.location) AS lon, \
+                (n.owner_id IS NULL OR coalesce(a.ron, false)) AS owner_ron, a.version AS owner_version \
+         FROM geo.nodes n LEFT JOIN geo.accounts a ON a.id = n.owner_id \
+         WHERE n.id = $1 FOR UPDATE OF n",
     )
     .bind(id)
     .fetch_optional(conn)
     .await
+}
+
+/// A node's owner and kind, unlocked: a home write must lock its owner's settings before the node
+/// (the order the account consumer takes them in), so it looks first and locks after.
+pub async fn owner_and_kind(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> sqlx::Result<Option<(Option<Uuid>, String)>> {
+    sqlx::query_as("SELECT owner_id, kind FROM geo.nodes WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// A new position: (exact, public, stored H3 cell of the public one).
@@ -316,14 +340,39 @@ pub async fn in_cell(
     .await
 }
 
-/// What geo knows of an account: (fuzz radius, forgotten). Unknown accounts have radius 0.
-pub async fn owner_settings(conn: &mut PgConnection, owner: Uuid) -> sqlx::Result<(i32, bool)> {
-    let row: Option<(i32, bool)> =
-        sqlx::query_as("SELECT fuzz_radius_m, forgotten FROM geo.accounts WHERE id = $1")
+/// Why [`insert`] wrote nothing, asked only then.
+pub enum Refusal {
+    Forgotten,
+    SettingsPending,
+    HomeExists,
+}
+
+pub async fn refusal(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    privacy_version: i64,
+) -> sqlx::Result<Refusal> {
+    let known: Option<(bool, i64)> =
+        sqlx::query_as("SELECT forgotten, version FROM geo.accounts WHERE id = $1")
             .bind(owner)
             .fetch_optional(conn)
             .await?;
-    Ok(row.unwrap_or((0, false)))
+    Ok(match known {
+        Some((true, _)) => Refusal::Forgotten,
+        Some((false, version)) if version >= privacy_version => Refusal::HomeExists,
+        None if privacy_version == 0 => Refusal::HomeExists,
+        _ => Refusal::SettingsPending,
+    })
+}
+
+/// What geo knows of an account: (forgotten, settings version); (false, 0) before any event.
+pub async fn account_state(conn: &mut PgConnection, owner: Uuid) -> sqlx::Result<(bool, i64)> {
+    let known: Option<(bool, i64)> =
+        sqlx::query_as("SELECT forgotten, version FROM geo.accounts WHERE id = $1")
+            .bind(owner)
+            .fetch_optional(conn)
+            .await?;
+    Ok(known.unwrap_or((false, 0)))
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ fn tile_response(tag: HeaderValue, tile: Bytes) -> Response {
     responses(
         (status = 200, description = "the tile (may be empty); `ETag`, `Cache-Control: no-cache`", content_type = "application/vnd.mapbox-vector-tile"),
         (status = 304, description = "your copy is current"),
-        (status = 400, description = "`invalid_tile`", body = gewebe_platform::http::problem::ProblemBody),
+        (status = 400, description = "`invalid_tile`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn tile(
     State(app): State<AppState>,

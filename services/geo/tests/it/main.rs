@@ -4,9 +4,11 @@
 
 mod accounts;
 mod edges;
+mod home_privacy;
 mod nodes;
 mod tiles;
 mod validation;
+mod write_limit;
 
 use std::{
     io::Write,
@@ -68,7 +70,7 @@ pub struct Geo {
 }
 
 pub const FUZZ_KEY: [u8; 32] = [42; 32];
-const KEK: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
+pub const KEK: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
 
 pub async fn spawn() -> Geo {
     spawn_with(|_| {}).await
@@ -140,7 +142,11 @@ pub fn geo_config(db: &TestDb, prefix: &str, jwks_url: String) -> Config {
             leeway_secs: 30,
         },
         telemetry: telemetry(gewebe_geo::config::SERVICE),
-        geo: GeoConfig::with_key(FUZZ_KEY),
+        // The production write limit (tools and benchmarks run without one).
+        geo: GeoConfig {
+            write_limit: gewebe_geo::limit::WriteLimit::default(),
+            ..GeoConfig::with_key(FUZZ_KEY)
+        },
     }
 }
 
