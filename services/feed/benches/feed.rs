@@ -815,8 +815,13 @@ async fn serve_writers() {
                 "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=",
             )]))
             .unwrap(),
-            accounts: gewebe_auth::config::AccountsConfig::from_env(&none).unwrap(),
+            accounts: gewebe_auth::config::AccountsConfig {
+                // The benchmark registers its listeners concurrently.
+                hash_concurrency: 64,
+                ..gewebe_auth::config::AccountsConfig::from_env(&none).unwrap()
+            },
             throttle: gewebe_auth::config::ThrottleConfig::from_env(&none).unwrap(),
+            audit: gewebe_auth::config::AuditConfig::from_env(&none).unwrap(),
         },
         Shutdown::new(),
     )

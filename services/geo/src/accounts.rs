@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use gewebe_events::{
     Envelope, Event,
-    consumer::{self, ConsumerConfig, HandlerError},
+    consumer::{self, ConsumerConfig, ConsumerHealth, HandlerError},
     types::{AccountForgotten, AccountUpdated},
 };
 use gewebe_platform::Shutdown;
@@ -31,13 +31,16 @@ pub async fn run(
     app: AppState,
     jetstream: async_nats::jetstream::Context,
     prefix: String,
+    health: ConsumerHealth,
     shutdown: Shutdown,
 ) {
-    let config = ConsumerConfig::new(
+    let mut config = ConsumerConfig::new(
         &prefix,
         DURABLE,
         &[AccountUpdated::TYPE, AccountForgotten::TYPE],
     );
+    // While a database outage pauses the consumer, readiness says so.
+    config.health = health;
     loop {
         let handler = |envelope: Envelope| {
             let app = app.clone();

@@ -23,6 +23,7 @@ pub mod validate;
 use std::{ops::Deref, sync::Arc, time::Duration};
 
 use axum::Router;
+use gewebe_events::consumer::ConsumerHealth;
 use gewebe_platform::{
     Shutdown,
     auth::JwtVerifier,
@@ -107,7 +108,15 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
     let registry = MetricsRegistry::new();
     let state = state_with(db, config, &registry).await?;
 
+    let consumer = ConsumerHealth::default();
     let readiness = Readiness::new(state.config.http.ready_timeout, shutdown.clone())
+        .check("consumer", {
+            let consumer = consumer.clone();
+            move || {
+                let consumer = consumer.clone();
+                async move { consumer.check() }
+            }
+        })
         .check("postgres", {
             let db = state.db.clone();
             move || {
@@ -122,7 +131,7 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
                 async move { nats.check().await }
             }
         });
-    spawn_tasks(&state, &shutdown);
+    spawn_tasks(&state, &shutdown, consumer);
     let listener = Server::bind(state.config.http.bind).await?;
     let router = gewebe_platform::http::stack(
         router(state.clone()),
@@ -165,14 +174,14 @@ async fn state_with(
     })))
 }
 
-fn spawn_tasks(state: &AppState, shutdown: &Shutdown) {
+fn spawn_tasks(state: &AppState, shutdown: &Shutdown, consumer: ConsumerHealth) {
     if state.config.geo.consume_account_events {
         let (app, stop) = (state.clone(), shutdown.clone());
         let (js, prefix) = (
             state.nats.jetstream.clone(),
             state.nats.subject_prefix.clone(),
         );
-        shutdown.spawn(accounts::run(app, js, prefix, stop));
+        shutdown.spawn(accounts::run(app, js, prefix, consumer, stop));
     }
     let (app, stop) = (state.clone(), shutdown.clone());
     shutdown.spawn(async move {

@@ -83,9 +83,12 @@ pub async fn spawn_full(
                 .unwrap(),
             accounts: gewebe_auth::config::AccountsConfig {
                 access_ttl: token_ttl,
+                // Tests register their people concurrently; slots are auth's own tests' subject.
+                hash_concurrency: 64,
                 ..gewebe_auth::config::AccountsConfig::from_env(&none).unwrap()
             },
             throttle,
+            audit: gewebe_auth::config::AuditConfig::from_env(&none).unwrap(),
         },
         Shutdown::new(),
     )

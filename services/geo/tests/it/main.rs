@@ -6,6 +6,7 @@ mod accounts;
 mod edges;
 mod home_privacy;
 mod nodes;
+mod outage;
 mod tiles;
 mod validation;
 mod write_limit;
@@ -98,8 +99,13 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Geo {
         telemetry: telemetry(gewebe_auth::config::SERVICE),
         keys: gewebe_auth::config::KeysConfig::from_env(&Env::from_pairs([("AUTH_KEK", KEK)]))
             .unwrap(),
-        accounts: gewebe_auth::config::AccountsConfig::from_env(&none).unwrap(),
+        accounts: gewebe_auth::config::AccountsConfig {
+            // Tests register their people concurrently; slots are auth's own tests' subject.
+            hash_concurrency: 64,
+            ..gewebe_auth::config::AccountsConfig::from_env(&none).unwrap()
+        },
         throttle,
+        audit: gewebe_auth::config::AuditConfig::from_env(&none).unwrap(),
     };
     let auth = gewebe_auth::build(auth_config, Shutdown::new())
         .await

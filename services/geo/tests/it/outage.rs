@@ -1,0 +1,131 @@
+//! A database outage while forget requests arrive delays them; it never dead-letters them.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use gewebe_events::{Envelope, types::AccountForgotten};
+use sqlx::{Connection, Executor};
+
+use crate::accounts::{create_home, publish, spawn_consuming};
+
+/// As long as the issue's drill: far past the old consumer's five deliveries (about 11 s).
+const OUTAGE: Duration = Duration::from_secs(60);
+
+/// Cuts the test database off as a stopped server would (every session ended, no new ones),
+/// without touching the PostgreSQL other tests run on.
+async fn database_down(name: &str, down: bool) {
+    let env = gewebe_testkit::TestEnv::from_env();
+    let mut admin = sqlx::PgConnection::connect(&env.pg_admin_url)
+        .await
+        .unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {}",
+            !down
+        )))
+        .await
+        .unwrap();
+    if down {
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(name)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn forgets_that_arrive_while_postgres_is_down_are_all_applied_after_it_returns() {
+    let geo = spawn_consuming().await;
+    let mut people = Vec::new();
+    for _ in 0..5 {
+        let user = geo.user().await;
+        let home = create_home(&geo, &user).await;
+        people.push((user, home["id"].as_str().unwrap().to_owned()));
+    }
+    let client = async_nats::connect(gewebe_testkit::TestEnv::from_env().nats_url)
+        .await
+        .unwrap();
+    let mut dlq = client
+        .subscribe(gewebe_events::subjects::dlq(&geo.prefix, ">"))
+        .await
+        .unwrap();
+
+    database_down(&geo.db.name, true).await;
+    let started = Instant::now();
+    for (user, _) in &people {
+        let forgotten = Envelope::new(
+            "gewebe-auth",
+            user.id,
+            9,
+            &AccountForgotten {
+                account_id: user.id,
+            },
+        )
+        .unwrap();
+        publish(&geo, &forgotten).await;
+    }
+    // Meanwhile the consumer holds the first event and says so in readiness.
+    let mut paused = false;
+    while started.elapsed() < OUTAGE {
+        let ready = geo
+            .http
+            .get(geo.server.url("/health/ready"))
+            .send()
+            .await
+            .unwrap();
+        let status = ready.status();
+        let body = ready.text().await.unwrap();
+        if status == 503 && body.contains("paused") {
+            paused = true;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    assert!(paused, "readiness never reported the paused consumer");
+    database_down(&geo.db.name, false).await;
+
+    // PgBouncer retries a failed server login after `server_login_retry` (15 s by default).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut left = 0;
+        for (_, home) in &people {
+            let (status, _) = geo.get(&format!("/geo/nodes/{home}"), None).await;
+            if status != 404 {
+                left += 1;
+            }
+        }
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} of {} homes still there after the database returned",
+            people.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut conn = geo.pg().await;
+    let forgotten: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM geo.accounts WHERE forgotten AND id = ANY($1)")
+            .bind(people.iter().map(|(u, _)| u.id).collect::<Vec<_>>())
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(forgotten, people.len() as i64);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), dlq.next())
+            .await
+            .is_err(),
+        "nothing was dead-lettered"
+    );
+    let ready = geo
+        .http
+        .get(geo.server.url("/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
+}
