@@ -170,6 +170,15 @@ impl Pump {
         frame
     }
 
+    /// A `reset` whose `id:` is the newest event the hub has seen, and the cursor moved there: the
+    /// client reloads its state and resumes from that id, so live events up to it that were already
+    /// queued for this stream (the hub can be behind the stream's own setup) are not sent again.
+    fn reset(&mut self, code: &'static str, reason: &'static str, retry: Duration) -> Bytes {
+        let newest = self.app.hub.last();
+        self.cursor = self.cursor.max(newest);
+        reset(code, reason, retry, newest)
+    }
+
     fn arm(&mut self) {
         let keepalive = self.last_write + self.app.config.feed.keepalive;
         let at = self
@@ -211,12 +220,7 @@ impl Pump {
                         Resume::Fresh => {}
                         Resume::Refused(code) => {
                             self.app.metrics.refused();
-                            return Some(reset(
-                                code,
-                                refusal_reason(code),
-                                retry,
-                                self.app.hub.last(),
-                            ));
+                            return Some(self.reset(code, refusal_reason(code), retry));
                         }
                         // Boxed: the replay's setup is large and runs once; the live loop stays small.
                         Resume::From(after) => {
@@ -233,11 +237,10 @@ impl Pump {
                                 Ok(Start::Caught(upto)) => self.cursor = upto,
                                 Ok(Start::Reset) => {
                                     self.app.metrics.reset();
-                                    return Some(reset(
+                                    return Some(self.reset(
                                         "token_not_in_stream",
                                         "the resume token is older than the stream keeps; reload your state",
                                         retry,
-                                        self.app.hub.last(),
                                     ));
                                 }
                                 Err(e) => {
@@ -267,11 +270,11 @@ impl Pump {
                             if info.published < horizon {
                                 self.app.metrics.reset();
                                 self.phase = Phase::Live;
-                                return Some(reset(
+                                let retry = self.app.config.feed.retry;
+                                return Some(self.reset(
                                     "beyond_horizon",
                                     "the resume token is older than the feed replays; reload your state",
-                                    self.app.config.feed.retry,
-                                    self.app.hub.last(),
+                                    retry,
                                 ));
                             }
                         }
