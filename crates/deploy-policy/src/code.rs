@@ -10,7 +10,16 @@ use std::{
 
 /// `Env` methods that read one variable named by their first argument.
 const READERS: &[&str] = &[
-    "raw", "required", "optional", "or", "in_range", "millis", "secs", "list", "secret", "key32",
+    "raw",
+    "required",
+    "optional",
+    "or",
+    "in_range",
+    "millis",
+    "secs",
+    "list",
+    "secret",
+    "key32",
     "secret_or",
 ];
 /// Readers whose value is a secret: it must come from a Nomad Variable, never from the job file.
@@ -63,7 +72,10 @@ pub fn reader_calls(src: &str) -> Vec<(String, bool)> {
             continue;
         };
         if let Some(end) = lit.find('"') {
-            out.push((lit[..end].to_owned(), SECRET_READERS.contains(&method.as_str())));
+            out.push((
+                lit[..end].to_owned(),
+                SECRET_READERS.contains(&method.as_str()),
+            ));
         }
     }
     // Direct process-environment reads bypass `Env`; they count too.
@@ -141,7 +153,9 @@ pub fn service_env(root: &Path, service: &str) -> Result<EnvUse, String> {
         }
         let src = read(&file)?;
         for (name, secret) in reader_calls(&src) {
-            use_.vars.entry(name.clone()).or_insert_with(|| file.clone());
+            use_.vars
+                .entry(name.clone())
+                .or_insert_with(|| file.clone());
             if secret {
                 use_.secrets.insert(name);
             }
@@ -178,12 +192,19 @@ pub fn documented_defaults(readme: &str) -> BTreeSet<String> {
             continue;
         }
         let (names, default) = (cells[1], cells[2]);
-        if default.is_empty() || default.eq_ignore_ascii_case("required") || default == "default"
+        // "as above" / "as for auth" rows point at another service's table, not at a default.
+        if default.is_empty()
+            || default.eq_ignore_ascii_case("required")
+            || default == "default"
+            || default.starts_with("as ")
         {
             continue;
         }
         for part in names.split('`').skip(1).step_by(2) {
-            if part.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+            if part
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
                 out.insert(part.to_owned());
             }
         }
@@ -236,6 +257,9 @@ mod tests {
     fn readme_defaults() {
         let md = "| variable | default | meaning |\n|---|---|---|\n| `A`, `B` | `1`, `2` | x |\n| `C` | required | y |\n";
         let d = documented_defaults(md);
-        assert!(d.contains("A") && d.contains("B") && !d.contains("C"), "{d:?}");
+        assert!(
+            d.contains("A") && d.contains("B") && !d.contains("C"),
+            "{d:?}"
+        );
     }
 }

@@ -17,15 +17,67 @@ const GO_BUILTINS: &[&str] = &[
 
 /// consul-template functions available in Nomad templates (Nomad-native lookups plus the helpers).
 const NOMAD_FUNCS: &[&str] = &[
-    "nomadService", "nomadServices", "nomadVar", "nomadVarList", "nomadVarExists", "env",
-    "envOrDefault", "file", "base64Decode", "base64Encode", "base64URLDecode", "base64URLEncode",
-    "byKey", "byTag", "contains", "containsAll", "containsAny", "containsNone", "containsNotAll",
-    "explode", "explodeMap", "executeTemplate", "in", "indent", "join", "loop", "parseBool",
-    "parseFloat", "parseInt", "parseJSON", "parseUint", "parseYAML", "regexMatch",
-    "regexReplaceAll", "replaceAll", "sha256Hex", "md5sum", "split", "splitToMap", "timestamp",
-    "toJSON", "toJSONPretty", "toLower", "toTitle", "toTOML", "toUpper", "toYAML", "trimSpace",
-    "trim", "trimPrefix", "trimSuffix", "sockaddr", "add", "subtract", "multiply", "divide",
-    "modulo", "minimum", "maximum", "spew_dump", "spew_sdump",
+    "nomadService",
+    "nomadServices",
+    "nomadVar",
+    "nomadVarList",
+    "nomadVarExists",
+    "env",
+    "envOrDefault",
+    "file",
+    "base64Decode",
+    "base64Encode",
+    "base64URLDecode",
+    "base64URLEncode",
+    "byKey",
+    "byTag",
+    "contains",
+    "containsAll",
+    "containsAny",
+    "containsNone",
+    "containsNotAll",
+    "explode",
+    "explodeMap",
+    "executeTemplate",
+    "in",
+    "indent",
+    "join",
+    "loop",
+    "parseBool",
+    "parseFloat",
+    "parseInt",
+    "parseJSON",
+    "parseUint",
+    "parseYAML",
+    "regexMatch",
+    "regexReplaceAll",
+    "replaceAll",
+    "sha256Hex",
+    "md5sum",
+    "split",
+    "splitToMap",
+    "timestamp",
+    "toJSON",
+    "toJSONPretty",
+    "toLower",
+    "toTitle",
+    "toTOML",
+    "toUpper",
+    "toYAML",
+    "trimSpace",
+    "trim",
+    "trimPrefix",
+    "trimSuffix",
+    "sockaddr",
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "modulo",
+    "minimum",
+    "maximum",
+    "spew_dump",
+    "spew_sdump",
 ];
 
 const KEYWORDS: &[&str] = &[
@@ -241,7 +293,10 @@ pub fn check(text: &str, left: &str, right: &str) -> Result<(), String> {
                 fn_toks = &toks[1..];
             }
             Some("else") => {
-                if !matches!(stack.last().map(String::as_str), Some("if" | "range" | "with")) {
+                if !matches!(
+                    stack.last().map(String::as_str),
+                    Some("if" | "range" | "with")
+                ) {
                     return Err("else outside if/range/with".into());
                 }
                 fn_toks = match toks.get(1) {
@@ -296,8 +351,16 @@ mod tests {
     #[test]
     fn rejects_broken_templates() {
         assert!(ok("{{ if .A }}x").unwrap_err().contains("never closed"));
-        assert!(ok("x{{ end }}").unwrap_err().contains("without an open block"));
-        assert!(ok(r#"{{ vault "secret/x" }}"#).unwrap_err().contains("vault"));
+        assert!(
+            ok("x{{ end }}")
+                .unwrap_err()
+                .contains("without an open block")
+        );
+        assert!(
+            ok(r#"{{ vault "secret/x" }}"#)
+                .unwrap_err()
+                .contains("vault")
+        );
         assert!(ok(r#"{{ writeToFile "/etc/x" "y" }}"#).is_err());
         assert!(ok("{{ .A ").unwrap_err().contains("unclosed"));
         assert!(ok("{{ len (.A }}").unwrap_err().contains("unbalanced"));

@@ -62,7 +62,7 @@ impl Node {
     }
 
     pub fn block(&self, kind: &str) -> Option<&Node> {
-        self.blocks(kind).next()
+        self.children.iter().find(|c| c.kind == kind)
     }
 }
 

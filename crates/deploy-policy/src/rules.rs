@@ -40,7 +40,11 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "job {} {}: [{}] {}", self.job, self.block, self.rule, self.detail)
+        write!(
+            f,
+            "job {} {}: [{}] {}",
+            self.job, self.block, self.rule, self.detail
+        )
     }
 }
 
@@ -56,7 +60,8 @@ pub struct ServiceCode {
 impl ServiceCode {
     /// Reads `services/<name>` and the README of the checkout at `root`.
     pub fn read(root: &Path, name: &str) -> Result<Self, String> {
-        let readme = std::fs::read_to_string(root.join("README.md")).map_err(|e| format!("README.md: {e}"))?;
+        let readme = std::fs::read_to_string(root.join("README.md"))
+            .map_err(|e| format!("README.md: {e}"))?;
         Ok(Self {
             name: name.to_owned(),
             env: crate::code::service_env(root, name)?,
@@ -111,7 +116,9 @@ pub fn is_digest_pinned(image: &str) -> bool {
     !name.is_empty()
         && !name.ends_with(":latest")
         && digest.len() == 64
-        && digest.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        && digest
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
 }
 
 /// A template's body and delimiters; `file("…")` bodies are read from the repository.
@@ -134,7 +141,11 @@ fn templates(ctx: &mut Ctx<'_>, file: &JobFile, task_block: &str, task: &Node) -
                 Some(rel) => match std::fs::read_to_string(ctx.root.join(&rel)) {
                     Ok(b) => b,
                     Err(e) => {
-                        ctx.fail(block.clone(), "template_syntax", format!("file({rel:?}): {e}"));
+                        ctx.fail(
+                            block.clone(),
+                            "template_syntax",
+                            format!("file({rel:?}): {e}"),
+                        );
                         continue;
                     }
                 },
@@ -174,7 +185,9 @@ fn literal_part(t: &Template) -> String {
 fn has_credentials_literal(s: &str) -> bool {
     s.match_indices("://").any(|(i, _)| {
         let after = &s[i + 3..];
-        let userinfo_end = after.find(['@', '/', ' ', '\n', '"']).unwrap_or(after.len());
+        let userinfo_end = after
+            .find(['@', '/', ' ', '\n', '"'])
+            .unwrap_or(after.len());
         after[userinfo_end..].starts_with('@')
             && after[..userinfo_end]
                 .split_once(':')
@@ -183,9 +196,10 @@ fn has_credentials_literal(s: &str) -> bool {
 }
 
 fn looks_secret(name: &str) -> bool {
-    ["PASSWORD", "SECRET", "TOKEN", "_KEK", "API_KEY", "PRIVATE"]
+    // By suffix: `ACCESS_TOKEN_TTL_SECS` and `REDIS_KEY_PREFIX` are settings, not secrets.
+    ["PASSWORD", "SECRET", "TOKEN", "KEK", "_KEY", "CREDENTIALS"]
         .iter()
-        .any(|w| name.contains(w))
+        .any(|w| name.ends_with(w))
 }
 
 /// Rules for every job, service or supporting system.
@@ -200,7 +214,11 @@ fn common(ctx: &mut Ctx<'_>) {
         let gname = format!("group {:?}", group.label());
         if service_type && (group.block("restart").is_none() || group.block("reschedule").is_none())
         {
-            ctx.fail(gname.clone(), "restart_reschedule", "needs both a restart and a reschedule block");
+            ctx.fail(
+                gname.clone(),
+                "restart_reschedule",
+                "needs both a restart and a reschedule block",
+            );
         }
         for task in group.blocks("task") {
             let tname = format!("{gname} task {:?}", task.label());
@@ -208,29 +226,55 @@ fn common(ctx: &mut Ctx<'_>) {
             resources_rule(ctx, &tname, task);
             for t in templates(ctx, file, &tname, task) {
                 if !t.change_mode {
-                    ctx.fail(t.block.clone(), "template_change_mode", "change_mode is not set");
+                    ctx.fail(
+                        t.block.clone(),
+                        "template_change_mode",
+                        "change_mode is not set",
+                    );
                 }
                 if let Err(e) = gotmpl::check(&t.body, &t.left, &t.right) {
                     ctx.fail(t.block.clone(), "template_syntax", e);
                 }
                 if has_credentials_literal(&literal_part(&t)) {
-                    ctx.fail(t.block.clone(), "no_secret_literal", "a URL with a literal password");
+                    ctx.fail(
+                        t.block.clone(),
+                        "no_secret_literal",
+                        "a URL with a literal password",
+                    );
                 }
                 // Rendering a Nomad Variable outside secrets/ puts it where the task's files are readable.
                 if t.body.contains("nomadVar")
-                    && !t.destination.as_deref().is_some_and(|d| d.starts_with("secrets/"))
+                    && !t
+                        .destination
+                        .as_deref()
+                        .is_some_and(|d| d.starts_with("secrets/"))
                 {
-                    ctx.fail(t.block.clone(), "secrets_template", format!("renders a Nomad Variable to {:?}, not below secrets/", t.destination));
+                    ctx.fail(
+                        t.block.clone(),
+                        "secrets_template",
+                        format!(
+                            "renders a Nomad Variable to {:?}, not below secrets/",
+                            t.destination
+                        ),
+                    );
                 }
             }
             if let Some(env) = task.block("env") {
                 for (k, v) in &env.attrs {
                     let val = text(v).unwrap_or_default();
                     if looks_secret(k) && !val.is_empty() {
-                        ctx.fail(format!("{tname} env"), "no_secret_literal", format!("{k} looks like a secret; render it from a Nomad Variable"));
+                        ctx.fail(
+                            format!("{tname} env"),
+                            "no_secret_literal",
+                            format!("{k} looks like a secret; render it from a Nomad Variable"),
+                        );
                     }
                     if has_credentials_literal(&val) {
-                        ctx.fail(format!("{tname} env"), "no_secret_literal", format!("{k} holds a URL with a password"));
+                        ctx.fail(
+                            format!("{tname} env"),
+                            "no_secret_literal",
+                            format!("{k} holds a URL with a password"),
+                        );
                     }
                 }
             }
@@ -246,21 +290,43 @@ fn image_rule(ctx: &mut Ctx<'_>, tname: &str, task: &Node) {
     };
     match JobFile::var_ref(expr) {
         Some(var) => match file.variable(&var) {
-            None => ctx.fail(tname.into(), "image_digest", format!("var.{var} is not declared")),
+            None => ctx.fail(
+                tname.into(),
+                "image_digest",
+                format!("var.{var} is not declared"),
+            ),
             Some(v) => {
-                if !v.conditions.iter().any(|c| c.contains("@sha256:[0-9a-f]{64}$")) {
-                    ctx.fail(tname.into(), "image_digest", format!("variable {var:?} has no validation requiring name@sha256:<64 hex>"));
+                if !v
+                    .conditions
+                    .iter()
+                    .any(|c| c.contains("@sha256:[0-9a-f]{64}$"))
+                {
+                    ctx.fail(
+                        tname.into(),
+                        "image_digest",
+                        format!(
+                            "variable {var:?} has no validation requiring name@sha256:<64 hex>"
+                        ),
+                    );
                 }
                 if let Some(d) = v.default.as_ref().and_then(text)
                     && !is_digest_pinned(&d)
                 {
-                    ctx.fail(tname.into(), "image_digest", format!("variable {var:?} defaults to {d:?}, not a digest"));
+                    ctx.fail(
+                        tname.into(),
+                        "image_digest",
+                        format!("variable {var:?} defaults to {d:?}, not a digest"),
+                    );
                 }
             }
         },
         None => match text(expr) {
             Some(s) if is_digest_pinned(&s) => {}
-            other => ctx.fail(tname.into(), "image_digest", format!("image {other:?} is not var.<name> or name@sha256:<digest>")),
+            other => ctx.fail(
+                tname.into(),
+                "image_digest",
+                format!("image {other:?} is not var.<name> or name@sha256:<digest>"),
+            ),
         },
     }
 }
@@ -280,7 +346,11 @@ fn resources_rule(ctx: &mut Ctx<'_>, tname: &str, task: &Node) {
 
 /// Every rule on a service job, against the service's code.
 pub fn check_service_job(file: &JobFile, root: &Path, code: &ServiceCode) -> Vec<Violation> {
-    let mut ctx = Ctx { file, root, out: Vec::new() };
+    let mut ctx = Ctx {
+        file,
+        root,
+        out: Vec::new(),
+    };
     common(&mut ctx);
     let Some(job) = file.job() else {
         return ctx.out;
@@ -288,7 +358,10 @@ pub fn check_service_job(file: &JobFile, root: &Path, code: &ServiceCode) -> Vec
     for group in job.blocks("group") {
         let gname = format!("group {:?}", group.label());
         update_rule(&mut ctx, job, group, &gname);
-        let count = group.attr("count").and_then(|e| file.number(e)).unwrap_or(1.0);
+        let count = group
+            .attr("count")
+            .and_then(|e| file.number(e))
+            .unwrap_or(1.0);
         if count < 2.0 {
             ctx.fail(gname.clone(), "count_spread", format!("count {count} < 2"));
         }
@@ -297,12 +370,18 @@ pub fn check_service_job(file: &JobFile, root: &Path, code: &ServiceCode) -> Vec
         }
         services_rule(&mut ctx, group, &gname);
         let tasks: Vec<&Node> = group.blocks("task").collect();
-        let Some(serve) = tasks.iter().find(|t| args_of(t).iter().any(|a| a == "serve")) else {
+        let Some(serve) = tasks
+            .iter()
+            .find(|t| args_of(t).iter().any(|a| a == "serve"))
+        else {
             ctx.fail(gname.clone(), "kill_timeout", "no task runs `serve`");
             continue;
         };
         let serve_image = image_expr(serve);
-        let image_tasks: Vec<&&Node> = tasks.iter().filter(|t| image_expr(t) == serve_image).collect();
+        let image_tasks: Vec<&&Node> = tasks
+            .iter()
+            .filter(|t| image_expr(t) == serve_image)
+            .collect();
         for task in &image_tasks {
             let tname = format!("{gname} task {:?}", task.label());
             let tpls = templates(&mut ctx, file, &tname, task);
@@ -313,7 +392,10 @@ pub fn check_service_job(file: &JobFile, root: &Path, code: &ServiceCode) -> Vec
             let ok = image_tasks.iter().any(|t| {
                 let l = t.block("lifecycle");
                 l.and_then(|l| str_attr(file, l, "hook")).as_deref() == Some("prestart")
-                    && !l.and_then(|l| l.attr("sidecar")).and_then(|e| file.boolean(e)).unwrap_or(false)
+                    && !l
+                        .and_then(|l| l.attr("sidecar"))
+                        .and_then(|e| file.boolean(e))
+                        .unwrap_or(false)
                     && args_of(t).iter().any(|a| a == "migrate")
             });
             if !ok {
@@ -345,9 +427,16 @@ fn update_rule(ctx: &mut Ctx<'_>, job: &Node, group: &Node, gname: &str) {
     if dur_attr(file, u, "min_healthy_time").is_none() {
         ctx.fail(b.clone(), "update", "min_healthy_time is not set");
     }
-    match (dur_attr(file, u, "healthy_deadline"), dur_attr(file, u, "progress_deadline")) {
+    match (
+        dur_attr(file, u, "healthy_deadline"),
+        dur_attr(file, u, "progress_deadline"),
+    ) {
         (Some(h), Some(p)) if h < p => {}
-        (h, p) => ctx.fail(b, "update", format!("healthy_deadline ({h:?} s) must be set and below progress_deadline ({p:?} s)")),
+        (h, p) => ctx.fail(
+            b,
+            "update",
+            format!("healthy_deadline ({h:?} s) must be set and below progress_deadline ({p:?} s)"),
+        ),
     }
 }
 
@@ -361,9 +450,16 @@ fn services_rule(ctx: &mut Ctx<'_>, group: &Node, gname: &str) {
         ctx.fail(gname.into(), "service_checks", "no service block");
     }
     for s in services {
-        let b = format!("{gname} service {:?}", str_attr(file, s, "name").unwrap_or_default());
+        let b = format!(
+            "{gname} service {:?}",
+            str_attr(file, s, "name").unwrap_or_default()
+        );
         if str_attr(file, s, "provider").as_deref() != Some("nomad") {
-            ctx.fail(b.clone(), "service_checks", "provider must be \"nomad\" (native service discovery)");
+            ctx.fail(
+                b.clone(),
+                "service_checks",
+                "provider must be \"nomad\" (native service discovery)",
+            );
         }
         for path in ["/health/ready", "/health/live"] {
             let found = s.blocks("check").any(|c| {
@@ -371,7 +467,11 @@ fn services_rule(ctx: &mut Ctx<'_>, group: &Node, gname: &str) {
                     && str_attr(file, c, "path").as_deref() == Some(path)
             });
             if !found {
-                ctx.fail(b.clone(), "service_checks", format!("no http check on {path}"));
+                ctx.fail(
+                    b.clone(),
+                    "service_checks",
+                    format!("no http check on {path}"),
+                );
             }
         }
     }
@@ -385,11 +485,19 @@ fn env_rules(ctx: &mut Ctx<'_>, tname: &str, task: &Node, tpls: &[Template], cod
     let mut from_vars: BTreeSet<String> = BTreeSet::new();
     for t in tpls.iter().filter(|t| t.env) {
         for line in t.body.lines() {
-            // `NAME=…` at the start of a rendered line, possibly after a closing action.
-            let line = line.rsplit(&*t.right).next().unwrap_or(line).trim();
+            // `NAME=…` at the start of a rendered line, possibly after leading actions.
+            let mut line = line.trim();
+            while line.starts_with(&*t.left) {
+                match line.find(&*t.right) {
+                    Some(e) => line = line[e + t.right.len()..].trim_start(),
+                    None => break,
+                }
+            }
             if let Some((name, _)) = line.split_once('=')
                 && !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             {
                 set.insert(name.to_owned());
                 if t.body.contains("nomadVar") {
@@ -404,14 +512,31 @@ fn env_rules(ctx: &mut Ctx<'_>, tname: &str, task: &Node, tpls: &[Template], cod
         .unwrap_or_default();
     for secret in &code.env.secrets {
         if in_env.contains(secret) {
-            ctx.fail(format!("{tname} env"), "secrets_template", format!("{secret} is a secret (read with a secret reader) and is set in the env block"));
+            ctx.fail(
+                format!("{tname} env"),
+                "secrets_template",
+                format!(
+                    "{secret} is a secret (read with a secret reader) and is set in the env block"
+                ),
+            );
         } else if set.contains(secret) && !from_vars.contains(secret) {
-            ctx.fail(tname.into(), "secrets_template", format!("{secret} is rendered by a template that reads no Nomad Variable"));
+            ctx.fail(
+                tname.into(),
+                "secrets_template",
+                format!("{secret} is rendered by a template that reads no Nomad Variable"),
+            );
         }
     }
     for (var, src) in &code.env.vars {
         if !set.contains(var) && !code.documented_defaults.contains(var) {
-            ctx.fail(tname.into(), "env_coverage", format!("{var} (read in {}) is neither set here nor has a default in the README", src.display()));
+            ctx.fail(
+                tname.into(),
+                "env_coverage",
+                format!(
+                    "{var} (read in {}) is neither set here nor has a default in the README",
+                    src.display()
+                ),
+            );
         }
     }
 }
@@ -426,7 +551,8 @@ fn kill_rule(ctx: &mut Ctx<'_>, group: &Node, serve: &Node, gname: &str) {
         .and_then(text)
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(DEFAULT_SHUTDOWN_DEADLINE_SECS);
-    let delay = dur_attr(file, serve, "shutdown_delay").or_else(|| dur_attr(file, group, "shutdown_delay"));
+    let delay =
+        dur_attr(file, serve, "shutdown_delay").or_else(|| dur_attr(file, group, "shutdown_delay"));
     let kill = dur_attr(file, serve, "kill_timeout").unwrap_or(5.0);
     match delay {
         Some(d) if d > 0.0 => {
@@ -434,13 +560,21 @@ fn kill_rule(ctx: &mut Ctx<'_>, group: &Node, serve: &Node, gname: &str) {
                 ctx.fail(b, "kill_timeout", format!("kill_timeout {kill} s < SHUTDOWN_DEADLINE_SECS {deadline} s + shutdown_delay {d} s"));
             }
         }
-        _ => ctx.fail(b, "kill_timeout", "no shutdown_delay: Caddy would still send requests while the instance drains"),
+        _ => ctx.fail(
+            b,
+            "kill_timeout",
+            "no shutdown_delay: Caddy would still send requests while the instance drains",
+        ),
     }
 }
 
 /// The rules for every job that is not a service (supporting systems).
 pub fn check_supporting_job(file: &JobFile, root: &Path) -> Vec<Violation> {
-    let mut ctx = Ctx { file, root, out: Vec::new() };
+    let mut ctx = Ctx {
+        file,
+        root,
+        out: Vec::new(),
+    };
     common(&mut ctx);
     ctx.out
 }

@@ -57,11 +57,23 @@ fn edge_dir(dir: &Path, h1: u16, h2c: u16) {
         std::fs::copy(root().join("caddy").join(f), dir.join(f)).expect("copy caddy file");
     }
     let mut ups = String::new();
-    for (svc, port) in [("auth", h1), ("geo", h1), ("chat", h1), ("feed", h2c), ("search", 9)] {
-        ups.push_str(&format!("(upstreams_{svc}) {{\n\tto 127.0.0.1:{port}\n}}\n"));
+    for (svc, port) in [
+        ("auth", h1),
+        ("geo", h1),
+        ("chat", h1),
+        ("feed", h2c),
+        ("search", 9),
+    ] {
+        ups.push_str(&format!(
+            "(upstreams_{svc}) {{\n\tto 127.0.0.1:{port}\n}}\n"
+        ));
     }
     std::fs::write(dir.join("upstreams.caddy"), ups).expect("upstreams");
-    std::fs::write(dir.join("tls.caddy"), "(acme_tls) {\n\ttls {\n\t\tissuer acme\n\t}\n}\n").expect("tls");
+    std::fs::write(
+        dir.join("tls.caddy"),
+        "(acme_tls) {\n\ttls {\n\t\tissuer acme\n\t}\n}\n",
+    )
+    .expect("tls");
 }
 
 fn caddy_cmd(bin: &Path, dir: &Path) -> Command {
@@ -80,29 +92,64 @@ fn the_edge_caddyfile_validates_and_routes_as_intended() {
     edge_dir(&tmp.0, 1, 2);
     let bin = current_caddy();
     let out = caddy_cmd(&bin, &tmp.0)
-        .args(["validate", "--config", "edge.Caddyfile", "--adapter", "caddyfile"])
+        .args([
+            "validate",
+            "--config",
+            "edge.Caddyfile",
+            "--adapter",
+            "caddyfile",
+        ])
         .output()
         .expect("run caddy validate");
-    assert!(out.status.success(), "caddy validate: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "caddy validate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = caddy_cmd(&bin, &tmp.0)
-        .args(["adapt", "--config", "edge.Caddyfile", "--adapter", "caddyfile"])
+        .args([
+            "adapt",
+            "--config",
+            "edge.Caddyfile",
+            "--adapter",
+            "caddyfile",
+        ])
         .output()
         .expect("run caddy adapt");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("adapt output is JSON");
-    let proxies = find_all(&json, &|v| v.get("handler").and_then(|h| h.as_str()) == Some("reverse_proxy"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("adapt output is JSON");
+    let proxies = find_all(&json, &|v| {
+        v.get("handler").and_then(|h| h.as_str()) == Some("reverse_proxy")
+    });
     assert_eq!(proxies.len(), 6, "auth twice, geo, chat, search, feed");
     for p in &proxies {
-        assert_eq!(p.pointer("/health_checks/active/uri").and_then(|u| u.as_str()), Some("/health/ready"), "{p}");
-        assert!(p.get("stream_close_delay").is_some(), "a reload must not cut streams: {p}");
+        assert_eq!(
+            p.pointer("/health_checks/active/uri")
+                .and_then(|u| u.as_str()),
+            Some("/health/ready"),
+            "{p}"
+        );
+        assert!(
+            p.get("stream_close_delay").is_some(),
+            "a reload must not cut streams: {p}"
+        );
         assert!(p.pointer("/load_balancing/retry_match").is_some(), "{p}");
     }
     let feed = proxies
         .iter()
         .find(|p| p.get("flush_interval").and_then(|f| f.as_i64()) == Some(-1))
         .expect("the feed route flushes at once");
-    assert_eq!(feed.pointer("/transport/versions/0").and_then(|v| v.as_str()), Some("h2c"));
+    assert_eq!(
+        feed.pointer("/transport/versions/0")
+            .and_then(|v| v.as_str()),
+        Some("h2c")
+    );
 }
 
 #[test]
@@ -114,13 +161,26 @@ fn the_local_caddyfile_still_loads_with_the_local_stacks_caddy() {
         .current_dir(std::env::temp_dir())
         .output()
         .expect("Debian caddy is installed (.ci/run installs it)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("upstream_unavailable") && text.contains("/health/*"), "common.caddy was imported");
-    assert!(!text.contains("\"encode\""), "the local site has no encode (Caddy 2.6 holds SSE back with it)");
+    assert!(
+        text.contains("upstream_unavailable") && text.contains("/health/*"),
+        "common.caddy was imported"
+    );
+    assert!(
+        !text.contains("\"encode\""),
+        "the local site has no encode (Caddy 2.6 holds SSE back with it)"
+    );
 }
 
-fn find_all<'a>(v: &'a serde_json::Value, pred: &dyn Fn(&serde_json::Value) -> bool) -> Vec<&'a serde_json::Value> {
+fn find_all<'a>(
+    v: &'a serde_json::Value,
+    pred: &dyn Fn(&serde_json::Value) -> bool,
+) -> Vec<&'a serde_json::Value> {
     let mut out = Vec::new();
     if pred(v) {
         out.push(v);
@@ -142,7 +202,10 @@ fn upstream() -> (u16, tokio::runtime::Runtime) {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind upstream");
     let port = listener.local_addr().map(|a| a.port()).expect("port");
-    let big = format!("{{\"items\":[{}]}}", vec!["{\"id\":\"0190\",\"kind\":\"place\"}"; 400].join(","));
+    let big = format!(
+        "{{\"items\":[{}]}}",
+        vec!["{\"id\":\"0190\",\"kind\":\"place\"}"; 400].join(",")
+    );
     let app = Router::new()
         .route("/health/ready", get(|| async { "ok" }))
         .route(
@@ -159,7 +222,11 @@ fn upstream() -> (u16, tokio::runtime::Runtime) {
                     Ok::<_, std::convert::Infallible>("id: 1\nevent: node.created\ndata: {}\n\n")
                 });
                 let stream = futures::StreamExt::chain(first, futures::stream::pending());
-                ([(header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(stream)).into_response()
+                (
+                    [(header::CONTENT_TYPE, "text/event-stream")],
+                    Body::from_stream(stream),
+                )
+                    .into_response()
             }),
         );
     rt.spawn(async move {
@@ -172,7 +239,8 @@ fn upstream() -> (u16, tokio::runtime::Runtime) {
 /// deadline passed.
 fn get(port: u16, path: &str, until: &str) -> (String, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect caddy");
-    s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
     write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip, zstd\r\nConnection: close\r\n\r\n").expect("write");
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut buf = Vec::new();
@@ -202,35 +270,60 @@ fn served_by_caddy_sse_stays_unbuffered_and_uncompressed_and_headers_are_set() {
     edge_dir(&tmp.0, up, up);
     let web = tmp.0.join("web");
     std::fs::create_dir_all(web.join("_app/immutable")).expect("web dir");
-    std::fs::write(web.join("index.html"), "<!doctype html><title>gewebe</title>").expect("index");
+    std::fs::write(
+        web.join("index.html"),
+        "<!doctype html><title>gewebe</title>",
+    )
+    .expect("index");
     std::fs::write(web.join("_app/immutable/app.1234.js"), "console.log(1)").expect("asset");
     let http = free_port();
     let mut cmd = caddy_cmd(&current_caddy(), &tmp.0);
-    cmd.args(["run", "--config", "edge.Caddyfile", "--adapter", "caddyfile"])
-        .env("GEWEBE_SITE", format!("http://127.0.0.1:{http}"))
-        .env("GEWEBE_HTTP_PORT", http.to_string())
-        .env("GEWEBE_HTTPS_PORT", free_port().to_string())
-        .env("GEWEBE_WEB_ROOT", &web)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    cmd.args([
+        "run",
+        "--config",
+        "edge.Caddyfile",
+        "--adapter",
+        "caddyfile",
+    ])
+    .env("GEWEBE_SITE", format!("http://127.0.0.1:{http}"))
+    .env("GEWEBE_HTTP_PORT", http.to_string())
+    .env("GEWEBE_HTTPS_PORT", free_port().to_string())
+    .env("GEWEBE_WEB_ROOT", &web)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
     let _caddy = Kill(cmd.spawn().expect("start caddy"));
 
     // Ready when it proxies (the first active health check has passed).
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if TcpStream::connect(("127.0.0.1", http)).is_ok() && get(http, "/geo/big", "").0.starts_with("http/1.1 200") {
+        if TcpStream::connect(("127.0.0.1", http)).is_ok()
+            && get(http, "/geo/big", "").0.starts_with("http/1.1 200")
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "caddy did not start proxying within 20 s");
+        assert!(
+            Instant::now() < deadline,
+            "caddy did not start proxying within 20 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
     let started = Instant::now();
     let (head, body) = get(http, "/feed/stream", "data:");
-    assert!(body.contains("event: node.created"), "the first event must arrive while the stream stays open: {head}\n{body:?}");
-    assert!(started.elapsed() < Duration::from_secs(3), "the event was held back {:?}", started.elapsed());
+    assert!(
+        body.contains("event: node.created"),
+        "the first event must arrive while the stream stays open: {head}\n{body:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the event was held back {:?}",
+        started.elapsed()
+    );
     assert!(head.contains("content-type: text/event-stream"), "{head}");
-    assert!(!head.contains("content-encoding"), "SSE must not be compressed: {head}");
+    assert!(
+        !head.contains("content-encoding"),
+        "SSE must not be compressed: {head}"
+    );
     for h in [
         "strict-transport-security: max-age=63072000",
         "content-security-policy: default-src 'self'",
@@ -243,16 +336,31 @@ fn served_by_caddy_sse_stays_unbuffered_and_uncompressed_and_headers_are_set() {
     }
 
     let (head, _) = get(http, "/geo/big", "");
-    assert!(head.contains("content-encoding: zstd") || head.contains("content-encoding: gzip"), "JSON is compressed: {head}");
+    assert!(
+        head.contains("content-encoding: zstd") || head.contains("content-encoding: gzip"),
+        "JSON is compressed: {head}"
+    );
 
     let (head, _) = get(http, "/_app/immutable/app.1234.js", "");
-    assert!(head.contains("cache-control: public, max-age=31536000, immutable"), "{head}");
+    assert!(
+        head.contains("cache-control: public, max-age=31536000, immutable"),
+        "{head}"
+    );
     let (head, body) = get(http, "/map/somewhere", "</title>");
-    assert!(head.contains("cache-control: no-cache") && body.contains("gewebe"), "{head}");
+    assert!(
+        head.contains("cache-control: no-cache") && body.contains("gewebe"),
+        "{head}"
+    );
 
     let (head, _) = get(http, "/health/ready", "");
-    assert!(head.starts_with("http/1.1 404"), "health stays internal: {head}");
+    assert!(
+        head.starts_with("http/1.1 404"),
+        "health stays internal: {head}"
+    );
     let (head, body) = get(http, "/search/nodes?q=x", "}");
-    assert!(head.starts_with("http/1.1 503") && head.contains("application/problem+json"), "{head}");
+    assert!(
+        head.starts_with("http/1.1 503") && head.contains("application/problem+json"),
+        "{head}"
+    );
     assert!(body.contains("upstream_unavailable"), "{body}");
 }

@@ -18,7 +18,9 @@ fn every_hcl_nomad_and_tf_file_parses() {
         .iter()
         .filter_map(|f| {
             let text = std::fs::read_to_string(f).ok()?;
-            hcl::parse(&text).err().map(|e| format!("{}: {e}", f.display()))
+            hcl::parse(&text)
+                .err()
+                .map(|e| format!("{}: {e}", f.display()))
         })
         .collect();
     assert!(errors.is_empty(), "{}", errors.join("\n"));
@@ -30,7 +32,11 @@ fn every_service_has_a_job_that_follows_every_rule() {
     let mut violations = Vec::new();
     for svc in code::services(&root) {
         let path = root.join(format!("nomad-jobs/gewebe-{svc}.nomad.hcl"));
-        assert!(path.exists(), "services/{svc} has no job: write {}", path.display());
+        assert!(
+            path.exists(),
+            "services/{svc} has no job: write {}",
+            path.display()
+        );
         let job = load(&path);
         assert_eq!(job.name(), format!("gewebe-{svc}"));
         violations.extend(rules::check_service_job(&job, &root, &service_code(&svc)));
@@ -56,8 +62,16 @@ fn every_supporting_job_follows_the_common_rules() {
         }
     }
     for needed in [
-        "gewebe-postgres", "gewebe-pgbouncer", "gewebe-nats", "gewebe-keydb", "gewebe-typesense",
-        "gewebe-caddy", "gewebe-prometheus", "gewebe-loki", "gewebe-grafana", "gewebe-tempo",
+        "gewebe-postgres",
+        "gewebe-pgbouncer",
+        "gewebe-nats",
+        "gewebe-keydb",
+        "gewebe-typesense",
+        "gewebe-caddy",
+        "gewebe-prometheus",
+        "gewebe-loki",
+        "gewebe-grafana",
+        "gewebe-tempo",
         "gewebe-node-exporter",
     ] {
         assert!(names.contains(needed), "no job {needed} in nomad-jobs/");
@@ -77,12 +91,21 @@ fn a_broken_job_fails_each_rule() {
     let hit: BTreeSet<&str> = violations.iter().map(|v| v.rule).collect();
     let all: Vec<String> = violations.iter().map(ToString::to_string).collect();
     for rule in SERVICE_RULES {
-        assert!(hit.contains(rule), "rule {rule} did not fire on the broken job; got:\n{}", all.join("\n"));
+        assert!(
+            hit.contains(rule),
+            "rule {rule} did not fire on the broken job; got:\n{}",
+            all.join("\n")
+        );
     }
-    let kill = violations.iter().find(|v| v.rule == "kill_timeout").map(ToString::to_string);
+    let kill = violations
+        .iter()
+        .find(|v| v.rule == "kill_timeout")
+        .map(ToString::to_string);
     assert_eq!(
         kill.as_deref(),
-        Some("job gewebe-auth group \"auth\" task \"serve\": [kill_timeout] no shutdown_delay: Caddy would still send requests while the instance drains")
+        Some(
+            "job gewebe-auth group \"auth\" task \"serve\": [kill_timeout] no shutdown_delay: Caddy would still send requests while the instance drains"
+        )
     );
 }
 
@@ -93,15 +116,23 @@ fn a_new_variable_in_the_code_fails_until_the_job_sets_it() {
     let root = root();
     let job = load(&root.join("nomad-jobs/gewebe-auth.nomad.hcl"));
     let mut code = service_code("auth");
-    code.env.vars.insert("AUTH_SOMETHING_NEW".into(), "services/auth/src/config.rs".into());
+    code.env.vars.insert(
+        "AUTH_SOMETHING_NEW".into(),
+        "services/auth/src/config.rs".into(),
+    );
     let v = rules::check_service_job(&job, &root, &code);
     assert!(
-        v.iter().any(|v| v.rule == "env_coverage" && v.detail.starts_with("AUTH_SOMETHING_NEW")),
+        v.iter()
+            .any(|v| v.rule == "env_coverage" && v.detail.starts_with("AUTH_SOMETHING_NEW")),
         "{v:?}"
     );
     code.env.secrets.insert("AUTH_REFRESH_TTL_DAYS".into());
     let v = rules::check_service_job(&job, &root, &code);
-    assert!(v.iter().any(|v| v.rule == "secrets_template" && v.detail.starts_with("AUTH_REFRESH_TTL_DAYS")), "{v:?}");
+    assert!(
+        v.iter()
+            .any(|v| v.rule == "secrets_template" && v.detail.starts_with("AUTH_REFRESH_TTL_DAYS")),
+        "{v:?}"
+    );
 }
 
 /// The extraction finds what the code reads: spot checks per service, and every platform file that
@@ -110,14 +141,28 @@ fn a_new_variable_in_the_code_fails_until_the_job_sets_it() {
 fn environment_variables_are_extracted_from_the_code() {
     let root = root();
     let auth = service_code("auth");
-    for v in ["AUTH_KEK", "DATABASE_URL", "TRUSTED_PROXIES", "RUST_LOG", "REDIS_URL", "AUTH_LOGIN_BLOCK_SECS"] {
-        assert!(auth.env.vars.contains_key(v), "auth: {v} not found in {:?}", auth.env.vars.keys());
+    for v in [
+        "AUTH_KEK",
+        "DATABASE_URL",
+        "TRUSTED_PROXIES",
+        "RUST_LOG",
+        "REDIS_URL",
+        "AUTH_LOGIN_BLOCK_SECS",
+    ] {
+        assert!(
+            auth.env.vars.contains_key(v),
+            "auth: {v} not found in {:?}",
+            auth.env.vars.keys()
+        );
     }
     assert!(auth.env.secrets.contains("AUTH_KEK") && auth.env.secrets.contains("DATABASE_URL"));
     assert!(auth.has_migrate);
     let relay = service_code("relay");
     assert!(relay.env.vars.contains_key("NATS_STREAM_REPLICAS") && !relay.has_migrate);
-    assert!(!relay.env.vars.contains_key("REDIS_URL"), "relay does not use Redis");
+    assert!(
+        !relay.env.vars.contains_key("REDIS_URL"),
+        "relay does not use Redis"
+    );
     let feed = service_code("feed");
     assert!(feed.env.vars.contains_key("JWKS_URL") && !feed.env.vars.contains_key("DATABASE_URL"));
 
@@ -128,7 +173,11 @@ fn environment_variables_are_extracted_from_the_code() {
     for f in files_with_suffix(&root.join("crates/platform/src"), &[".rs"]) {
         let src = std::fs::read_to_string(&f).unwrap_or_default();
         if !code::reader_calls(&src).is_empty() {
-            assert!(reached.contains(&f), "{} reads variables but no service reaches it", f.display());
+            assert!(
+                reached.contains(&f),
+                "{} reads variables but no service reaches it",
+                f.display()
+            );
         }
     }
 }
@@ -139,15 +188,33 @@ fn production_values() {
     let root = root();
     let relay = load(&root.join("nomad-jobs/gewebe-relay.nomad.hcl"));
     let env = env_of(&relay, "serve");
-    assert_eq!(env.get("NATS_STREAM_REPLICAS").map(String::as_str), Some("3"));
-    assert_eq!(env.get("NATS_STREAM_MAX_BYTES").map(String::as_str), Some("107374182400"));
+    assert_eq!(
+        env.get("NATS_STREAM_REPLICAS").map(String::as_str),
+        Some("3")
+    );
+    assert_eq!(
+        env.get("NATS_STREAM_MAX_BYTES").map(String::as_str),
+        Some("107374182400")
+    );
     let nats = std::fs::read_to_string(root.join("nomad-jobs/nats.nomad.hcl")).unwrap_or_default();
-    assert!(nats.contains("sync_interval: always"), "NATS must fsync every write (see the job's comment)");
+    assert!(
+        nats.contains("sync_interval: always"),
+        "NATS must fsync every write (see the job's comment)"
+    );
     // PgBouncer: production keeps the settings the code depends on, as in the local config.
-    let local = std::fs::read_to_string(root.join("infra/pgbouncer/pgbouncer.ini")).unwrap_or_default();
-    let prod = std::fs::read_to_string(root.join("nomad-jobs/pgbouncer.nomad.hcl")).unwrap_or_default();
-    for line in ["pool_mode = transaction", "ignore_startup_parameters = extra_float_digits", "server_reset_query ="] {
-        assert!(local.contains(line) && prod.contains(line), "{line:?} must be in both PgBouncer configs");
+    let local =
+        std::fs::read_to_string(root.join("infra/pgbouncer/pgbouncer.ini")).unwrap_or_default();
+    let prod =
+        std::fs::read_to_string(root.join("nomad-jobs/pgbouncer.nomad.hcl")).unwrap_or_default();
+    for line in [
+        "pool_mode = transaction",
+        "ignore_startup_parameters = extra_float_digits",
+        "server_reset_query =",
+    ] {
+        assert!(
+            local.contains(line) && prod.contains(line),
+            "{line:?} must be in both PgBouncer configs"
+        );
     }
 }
 
@@ -179,10 +246,20 @@ fn alert_rules_pass_promtool_and_name_existing_runbooks() {
         .arg(&rules)
         .output()
         .expect("promtool (Debian package prometheus) must be installed");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let text = std::fs::read_to_string(&rules).unwrap_or_default();
-    for line in text.lines().filter_map(|l| l.trim().strip_prefix("runbook: ")) {
-        assert!(root.join(line).exists(), "alert names missing runbook {line}");
+    for line in text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("runbook: "))
+    {
+        assert!(
+            root.join(line).exists(),
+            "alert names missing runbook {line}"
+        );
     }
 }
 
@@ -193,6 +270,9 @@ fn hcl_helpers_see_what_nomad_sees() {
         "variable \"n\" {\n default = 3\n}\njob \"j\" {\n group \"g\" {\n count = var.n\n }\n}\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let g = job.job().and_then(|j| j.block("group")).map(|g| g.attr("count").cloned());
+    let g = job
+        .job()
+        .and_then(|j| j.block("group"))
+        .map(|g| g.attr("count").cloned());
     assert_eq!(g.flatten().and_then(|e| job.number(&e)), Some(3.0));
 }

@@ -12,7 +12,10 @@ pub fn root() -> PathBuf {
 }
 
 pub fn job_files() -> Vec<PathBuf> {
-    gewebe_deploy_policy::files_with_suffix(&root().join("nomad-jobs"), &[".nomad.hcl", ".nomad", ".hcl"])
+    gewebe_deploy_policy::files_with_suffix(
+        &root().join("nomad-jobs"),
+        &[".nomad.hcl", ".nomad", ".hcl"],
+    )
 }
 
 pub fn load(path: &Path) -> JobFile {
