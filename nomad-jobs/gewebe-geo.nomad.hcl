@@ -136,7 +136,7 @@ job "gewebe-geo" {
       # The same configuration as `serve`: the binary parses all of it before any subcommand.
       env {
         BIND_ADDR               = "0.0.0.0:8082"
-        HTTP_BODY_LIMIT_BYTES   = "262144"
+        HTTP_BODY_LIMIT_BYTES   = "65536"
         HTTP_REQUEST_TIMEOUT_MS = "10000"
         HTTP_CONCURRENCY_LIMIT  = "512"
         HTTP_RETRY_AFTER_SECS   = "1"
@@ -204,7 +204,7 @@ job "gewebe-geo" {
 
       env {
         BIND_ADDR               = "0.0.0.0:8082"
-        HTTP_BODY_LIMIT_BYTES   = "262144"
+        HTTP_BODY_LIMIT_BYTES   = "65536"
         HTTP_REQUEST_TIMEOUT_MS = "10000"
         HTTP_CONCURRENCY_LIMIT  = "512"
         HTTP_RETRY_AFTER_SECS   = "1"
