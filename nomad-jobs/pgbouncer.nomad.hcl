@@ -46,6 +46,12 @@ job "gewebe-pgbouncer" {
   group "pgbouncer" {
     count = var.instances
 
+    # The stateless tier; database, stream and edge nodes keep their resources to themselves.
+    constraint {
+      attribute = "${meta.gewebe_role}"
+      value     = "app"
+    }
+
     spread {
       attribute = "${node.unique.id}"
     }

@@ -4,3 +4,4 @@
 mod caddy;
 mod jobs;
 mod support;
+mod terraform;
