@@ -69,6 +69,8 @@ resource "hcloud_server" "nomad" {
 
   user_data = templatefile("${path.module}/cloud-init/nomad.yaml.tftpl", {
     nomad_version = var.nomad_version
+    datacenter    = var.location
+    private_cidr  = var.private_cidr
     server        = true
     role          = "server"
     slot          = ""
@@ -111,6 +113,8 @@ resource "hcloud_server" "client" {
 
   user_data = templatefile("${path.module}/cloud-init/nomad.yaml.tftpl", {
     nomad_version = var.nomad_version
+    datacenter    = var.location
+    private_cidr  = var.private_cidr
     server        = false
     role          = each.value.role
     slot          = each.value.slot

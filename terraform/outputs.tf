@@ -1,6 +1,6 @@
 output "nomad_addr" {
-  description = "NOMAD_ADDR for the CLI over the private network (WireGuard/bastion)."
-  value       = "https://${local.server_ips[0]}:4646"
+  description = "NOMAD_ADDR for the CLI over the private network (WireGuard/bastion); HTTP until Nomad's mTLS is set up."
+  value       = "http://${local.server_ips[0]}:4646"
 }
 
 output "nomad_server_private_ips" {
