@@ -13,10 +13,10 @@ use std::{
 
 use crate::support::{current_caddy, root};
 
-struct Tmp(PathBuf);
+pub struct Tmp(pub PathBuf);
 
 impl Tmp {
-    fn new(tag: &str) -> Self {
+    pub fn new(tag: &str) -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -33,7 +33,7 @@ impl Drop for Tmp {
     }
 }
 
-struct Kill(Child);
+pub struct Kill(Child);
 
 impl Drop for Kill {
     fn drop(&mut self) {
@@ -42,7 +42,7 @@ impl Drop for Kill {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -52,7 +52,7 @@ fn free_port() -> u16 {
 /// The edge files in `dir`, with upstreams.caddy as the Nomad template would render it and
 /// tls.caddy replaced: the DNS-01 provider module is not in the stock build, so the placeholder
 /// keeps the ACME issuer without it.
-fn edge_dir(dir: &Path, h1: u16, h2c: u16) {
+pub fn edge_dir(dir: &Path, h1: u16, h2c: u16) {
     for f in ["edge.Caddyfile", "common.caddy"] {
         std::fs::copy(root().join("caddy").join(f), dir.join(f)).expect("copy caddy file");
     }
@@ -237,7 +237,7 @@ fn upstream() -> (u16, tokio::runtime::Runtime) {
 
 /// One HTTP/1.1 request; returns the head and whatever body arrived until `until` was seen or the
 /// deadline passed.
-fn get(port: u16, path: &str, until: &str) -> (String, String) {
+pub fn get(port: u16, path: &str, until: &str) -> (String, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect caddy");
     s.set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
@@ -276,37 +276,7 @@ fn served_by_caddy_sse_stays_unbuffered_and_uncompressed_and_headers_are_set() {
     )
     .expect("index");
     std::fs::write(web.join("_app/immutable/app.1234.js"), "console.log(1)").expect("asset");
-    let http = free_port();
-    let mut cmd = caddy_cmd(&current_caddy(), &tmp.0);
-    cmd.args([
-        "run",
-        "--config",
-        "edge.Caddyfile",
-        "--adapter",
-        "caddyfile",
-    ])
-    .env("GEWEBE_SITE", format!("http://127.0.0.1:{http}"))
-    .env("GEWEBE_HTTP_PORT", http.to_string())
-    .env("GEWEBE_HTTPS_PORT", free_port().to_string())
-    .env("GEWEBE_WEB_ROOT", &web)
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
-    let _caddy = Kill(cmd.spawn().expect("start caddy"));
-
-    // Ready when it proxies (the first active health check has passed).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if TcpStream::connect(("127.0.0.1", http)).is_ok()
-            && get(http, "/geo/big", "").0.starts_with("http/1.1 200")
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "caddy did not start proxying within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (http, _caddy) = run_edge(&tmp.0, &web);
 
     let started = Instant::now();
     let (head, body) = get(http, "/feed/stream", "data:");
@@ -363,4 +333,43 @@ fn served_by_caddy_sse_stays_unbuffered_and_uncompressed_and_headers_are_set() {
         "{head}"
     );
     assert!(body.contains("upstream_unavailable"), "{body}");
+}
+
+/// Caddy serving the edge files in `dir` on a free port (plain HTTP: the site address is
+/// `http://127.0.0.1:<port>`), once it proxies `ready_path`.
+pub fn run_edge(dir: &Path, web: &Path) -> (u16, Kill) {
+    run_edge_until(dir, web, "/geo/big")
+}
+
+pub fn run_edge_until(dir: &Path, web: &Path, ready_path: &str) -> (u16, Kill) {
+    let http = free_port();
+    let mut cmd = caddy_cmd(&current_caddy(), dir);
+    cmd.args([
+        "run",
+        "--config",
+        "edge.Caddyfile",
+        "--adapter",
+        "caddyfile",
+    ])
+    .env("GEWEBE_SITE", format!("http://127.0.0.1:{http}"))
+    .env("GEWEBE_HTTP_PORT", http.to_string())
+    .env("GEWEBE_HTTPS_PORT", free_port().to_string())
+    .env("GEWEBE_WEB_ROOT", web)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    let caddy = Kill(cmd.spawn().expect("start caddy"));
+    // Ready when it proxies (the first active health check has passed).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if TcpStream::connect(("127.0.0.1", http)).is_ok()
+            && get(http, ready_path, "").0.starts_with("http/1.1 200")
+        {
+            return (http, caddy);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "caddy did not start proxying {ready_path} within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod caddy;
+mod edge_feed;
 mod jobs;
 mod support;
 mod terraform;
