@@ -187,8 +187,23 @@ job "gewebe-auth" {
           DATABASE_URL=postgres://gewebe_auth:{{ $pw }}@{{ $s.Address }}:{{ $s.Port }}/gewebe
           DATABASE_DIRECT_URL=postgres://gewebe_auth:{{ $pw }}@{{ $s.Address }}:{{ $s.Port }}/gewebe
           {{ end }}{{ end -}}
+          {{- $rpw := .REDIS_PASSWORD -}}
+          {{- range $i, $s := nomadService "gewebe-keydb" }}{{ if eq $i 0 -}}
+          REDIS_URL=redis://:{{ $rpw }}@{{ $s.Address }}:{{ $s.Port }}
+          {{ end }}{{ end -}}
           AUTH_KEK={{ .AUTH_KEK }}
           {{- end }}
+        EOT
+      }
+
+      # The prestart task's logs and traces go where the service's go.
+      template {
+        destination = "local/telemetry.env"
+        env         = true
+        change_mode = "noop"
+        data        = <<-EOT
+          {{ range $i, $s := nomadService "gewebe-loki" }}{{ if eq $i 0 }}LOKI_URL=http://{{ $s.Address }}:{{ $s.Port }}{{ end }}{{ end }}
+          {{ range $i, $s := nomadService "gewebe-tempo-otlp" }}{{ if eq $i 0 }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ $s.Address }}:{{ $s.Port }}{{ end }}{{ end }}
         EOT
       }
 

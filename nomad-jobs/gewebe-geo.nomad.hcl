@@ -186,6 +186,17 @@ job "gewebe-geo" {
         EOT
       }
 
+      # The prestart task's logs and traces go where the service's go.
+      template {
+        destination = "local/telemetry.env"
+        env         = true
+        change_mode = "noop"
+        data        = <<-EOT
+          {{ range $i, $s := nomadService "gewebe-loki" }}{{ if eq $i 0 }}LOKI_URL=http://{{ $s.Address }}:{{ $s.Port }}{{ end }}{{ end }}
+          {{ range $i, $s := nomadService "gewebe-tempo-otlp" }}{{ if eq $i 0 }}OTEL_EXPORTER_OTLP_ENDPOINT=http://{{ $s.Address }}:{{ $s.Port }}{{ end }}{{ end }}
+        EOT
+      }
+
       resources {
         cpu        = 200
         memory     = 128

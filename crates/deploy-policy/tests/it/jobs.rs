@@ -80,6 +80,24 @@ fn every_supporting_job_follows_the_common_rules() {
     assert!(text.is_empty(), "{}", text.join("\n"));
 }
 
+/// Stricter than the rule (which accepts a README default): the production jobs set every variable
+/// their service reads, so nothing runs on a local default by accident.
+#[test]
+fn production_jobs_set_every_variable_explicitly() {
+    let root = root();
+    for svc in code::services(&root) {
+        let job = load(&root.join(format!("nomad-jobs/gewebe-{svc}.nomad.hcl")));
+        let mut code = service_code(&svc);
+        code.documented_defaults.clear();
+        let missing: Vec<String> = rules::check_service_job(&job, &root, &code)
+            .iter()
+            .filter(|v| v.rule == "env_coverage")
+            .map(ToString::to_string)
+            .collect();
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
+}
+
 /// Test the tests: a job that breaks everything is caught by every rule, with the job, the block
 /// and the rule in the message.
 #[test]
