@@ -73,6 +73,7 @@ fn every_supporting_job_follows_the_common_rules() {
         "gewebe-grafana",
         "gewebe-tempo",
         "gewebe-node-exporter",
+        "gewebe-alertmanager",
     ] {
         assert!(names.contains(needed), "no job {needed} in nomad-jobs/");
     }
@@ -269,15 +270,22 @@ fn alert_rules_pass_promtool_and_name_existing_runbooks() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // Every alert names a runbook that exists and talks about that alert.
     let text = std::fs::read_to_string(&rules).unwrap_or_default();
-    for line in text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("runbook: "))
-    {
-        assert!(
-            root.join(line).exists(),
-            "alert names missing runbook {line}"
-        );
+    let mut alert = None;
+    for line in text.lines().map(str::trim) {
+        if let Some(a) = line.strip_prefix("- alert: ") {
+            alert = Some(a.to_owned());
+        }
+        if let Some(rb) = line.strip_prefix("runbook: ") {
+            let body = std::fs::read_to_string(root.join(rb))
+                .unwrap_or_else(|_| panic!("alert {alert:?} names missing runbook {rb}"));
+            let a = alert.take().unwrap_or_default();
+            assert!(
+                body.contains(&format!("`{a}`")),
+                "{rb} does not mention the alert `{a}` that links to it"
+            );
+        }
     }
 }
 
