@@ -181,7 +181,9 @@ job "gewebe-feed" {
         EOT
       }
 
-      # Connection strings carry credentials, so they are rendered from the Nomad Variable.
+      # Connection strings carry credentials, so they are rendered from the Nomad Variable. NATS_URL
+      # names one node (async-nats takes a single URL); the client learns the other two from the
+      # server's INFO and fails over to them.
       template {
         destination = "secrets/app.env"
         env         = true
@@ -194,7 +196,7 @@ job "gewebe-feed" {
           REDIS_URL=redis://:{{ $rpw }}@{{ $s.Address }}:{{ $s.Port }}
           {{ end }}{{ end -}}
           {{- $npw := .NATS_PASSWORD -}}
-          NATS_URL={{ range $i, $s := nomadService "gewebe-nats" }}{{ if $i }},{{ end }}nats://feed:{{ $npw }}@{{ $s.Address }}:{{ $s.Port }}{{ end }}
+          NATS_URL={{ range $i, $s := nomadService "gewebe-nats" }}{{ if eq $i 0 }}nats://feed:{{ $npw }}@{{ $s.Address }}:{{ $s.Port }}{{ end }}{{ end }}
           {{- end }}
         EOT
       }

@@ -180,7 +180,7 @@ job "gewebe-geo" {
           DATABASE_DIRECT_URL=postgres://gewebe_geo:{{ $pw }}@{{ $s.Address }}:{{ $s.Port }}/gewebe
           {{ end }}{{ end -}}
           {{- $npw := .NATS_PASSWORD -}}
-          NATS_URL={{ range $i, $s := nomadService "gewebe-nats" }}{{ if $i }},{{ end }}nats://geo:{{ $npw }}@{{ $s.Address }}:{{ $s.Port }}{{ end }}
+          NATS_URL={{ range $i, $s := nomadService "gewebe-nats" }}{{ if eq $i 0 }}nats://geo:{{ $npw }}@{{ $s.Address }}:{{ $s.Port }}{{ end }}{{ end }}
           GEO_FUZZ_KEY={{ .GEO_FUZZ_KEY }}
           {{- end }}
         EOT
@@ -260,7 +260,9 @@ job "gewebe-geo" {
         EOT
       }
 
-      # Connection strings carry credentials, so they are rendered from the Nomad Variable.
+      # Connection strings carry credentials, so they are rendered from the Nomad Variable. NATS_URL
+      # names one node (async-nats takes a single URL); the client learns the other two from the
+      # server's INFO and fails over to them.
       template {
         destination = "secrets/app.env"
         env         = true
@@ -276,7 +278,7 @@ job "gewebe-geo" {
           DATABASE_DIRECT_URL=postgres://gewebe_geo:{{ $pw }}@{{ $s.Address }}:{{ $s.Port }}/gewebe
           {{ end }}{{ end -}}
           {{- $npw := .NATS_PASSWORD -}}
-          NATS_URL={{ range $i, $s := nomadService "gewebe-nats" }}{{ if $i }},{{ end }}nats://geo:{{ $npw }}@{{ $s.Address }}:{{ $s.Port }}{{ end }}
+          NATS_URL={{ range $i, $s := nomadService "gewebe-nats" }}{{ if eq $i 0 }}nats://geo:{{ $npw }}@{{ $s.Address }}:{{ $s.Port }}{{ end }}{{ end }}
           GEO_FUZZ_KEY={{ .GEO_FUZZ_KEY }}
           {{- end }}
         EOT

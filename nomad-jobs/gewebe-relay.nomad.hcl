@@ -181,7 +181,7 @@ job "gewebe-relay" {
           DATABASE_DIRECT_URL=postgres://gewebe_relay:{{ $pw }}@{{ $s.Address }}:{{ $s.Port }}/gewebe
           {{ end }}{{ end -}}
           {{- $npw := .NATS_PASSWORD -}}
-          NATS_URL={{ range $i, $s := nomadService "gewebe-nats" }}{{ if $i }},{{ end }}nats://relay:{{ $npw }}@{{ $s.Address }}:{{ $s.Port }}{{ end }}
+          NATS_URL={{ range $i, $s := nomadService "gewebe-nats" }}{{ if eq $i 0 }}nats://relay:{{ $npw }}@{{ $s.Address }}:{{ $s.Port }}{{ end }}{{ end }}
           {{- end }}
         EOT
       }
@@ -262,7 +262,9 @@ job "gewebe-relay" {
         EOT
       }
 
-      # Connection strings carry credentials, so they are rendered from the Nomad Variable.
+      # Connection strings carry credentials, so they are rendered from the Nomad Variable. NATS_URL
+      # names one node (async-nats takes a single URL); the client learns the other two from the
+      # server's INFO and fails over to them.
       template {
         destination = "secrets/app.env"
         env         = true
@@ -278,7 +280,7 @@ job "gewebe-relay" {
           DATABASE_DIRECT_URL=postgres://gewebe_relay:{{ $pw }}@{{ $s.Address }}:{{ $s.Port }}/gewebe
           {{ end }}{{ end -}}
           {{- $npw := .NATS_PASSWORD -}}
-          NATS_URL={{ range $i, $s := nomadService "gewebe-nats" }}{{ if $i }},{{ end }}nats://relay:{{ $npw }}@{{ $s.Address }}:{{ $s.Port }}{{ end }}
+          NATS_URL={{ range $i, $s := nomadService "gewebe-nats" }}{{ if eq $i 0 }}nats://relay:{{ $npw }}@{{ $s.Address }}:{{ $s.Port }}{{ end }}{{ end }}
           {{- end }}
         EOT
       }
