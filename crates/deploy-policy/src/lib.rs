@@ -10,6 +10,7 @@
 pub mod code;
 pub mod gotmpl;
 pub mod job;
+pub mod render;
 pub mod rules;
 
 use std::path::{Path, PathBuf};

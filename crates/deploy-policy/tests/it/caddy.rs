@@ -373,3 +373,25 @@ pub fn run_edge_until(dir: &Path, web: &Path, ready_path: &str) -> (u16, Kill) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `caddy validate` of the edge with the given upstreams.caddy (e.g. the rendered Nomad template).
+pub fn validate_with_upstreams(upstreams: &str) {
+    let tmp = Tmp::new("caddy-upstreams");
+    edge_dir(&tmp.0, 1, 2);
+    std::fs::write(tmp.0.join("upstreams.caddy"), upstreams).expect("upstreams");
+    let out = caddy_cmd(&current_caddy(), &tmp.0)
+        .args([
+            "validate",
+            "--config",
+            "edge.Caddyfile",
+            "--adapter",
+            "caddyfile",
+        ])
+        .output()
+        .expect("run caddy validate");
+    assert!(
+        out.status.success(),
+        "caddy validate with\n{upstreams}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -4,5 +4,6 @@
 mod caddy;
 mod edge_feed;
 mod jobs;
+mod rendered;
 mod support;
 mod terraform;
