@@ -302,3 +302,24 @@ fn hcl_helpers_see_what_nomad_sees() {
         .map(|g| g.attr("count").cloned());
     assert_eq!(g.flatten().and_then(|e| job.number(&e)), Some(3.0));
 }
+
+/// Every relative link in the runbooks points at a file that exists.
+#[test]
+fn runbook_links_resolve() {
+    let dir = root().join("runbooks");
+    for f in files_with_suffix(&dir, &[".md"]) {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for (i, _) in text.match_indices("](") {
+            let target: String = text[i + 2..].chars().take_while(|c| *c != ')').collect();
+            let path = target.split('#').next().unwrap_or_default();
+            if path.is_empty() || path.contains("://") {
+                continue;
+            }
+            assert!(
+                dir.join(path).exists(),
+                "{}: link to missing {path}",
+                f.display()
+            );
+        }
+    }
+}
