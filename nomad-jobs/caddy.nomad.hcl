@@ -75,6 +75,10 @@ job "gewebe-caddy" {
   group "edge" {
     count = var.instances
 
+    # Between deregistering the group's services (Caddy's upstream template drops the instance)
+    # and SIGTERM: no new requests arrive while the task drains.
+    shutdown_delay = "10s"
+
     constraint {
       attribute = "${meta.gewebe_role}"
       value     = "edge"
@@ -174,7 +178,6 @@ job "gewebe-caddy" {
       driver = "docker"
 
       # The load balancer's health check sees the node go first; then Caddy finishes requests.
-      shutdown_delay = "10s"
       kill_timeout   = "60s"
 
       volume_mount {
@@ -239,10 +242,11 @@ job "gewebe-caddy" {
       template {
         destination = "local/upstreams.caddy"
         data        = file("caddy/edge-upstreams.tpl")
-        # Many instances moving at once (a rollout) become one reload, not one per change.
+        # Many instances moving at once (a rollout) become one reload, not one per change; max stays
+        # below the services' shutdown_delay (10 s), so a stopping instance is dropped before SIGTERM.
         wait {
-          min = "2s"
-          max = "10s"
+          min = "1s"
+          max = "5s"
         }
         change_mode = "script"
         change_script {

@@ -65,6 +65,10 @@ job "gewebe-relay" {
   group "relay" {
     count = var.instances
 
+    # Between deregistering the group's services (Caddy's upstream template drops the instance)
+    # and SIGTERM: no new requests arrive while the task drains.
+    shutdown_delay = "10s"
+
     # The stateless tier; database, stream and edge nodes keep their resources to themselves.
     constraint {
       attribute = "${meta.gewebe_role}"
@@ -209,9 +213,8 @@ job "gewebe-relay" {
 
       # Caddy's health checks and Nomad's catalogue drop the instance first; then SIGTERM, then up
       # to SHUTDOWN_DEADLINE_SECS of drain, with headroom before Nomad sends SIGKILL.
-      shutdown_delay = "5s"
       kill_signal    = "SIGTERM"
-      kill_timeout   = "35s"
+      kill_timeout   = "40s"
 
       config {
         image = var.image

@@ -45,6 +45,10 @@ job "gewebe-keydb" {
   group "keydb" {
     count = 2
 
+    # Between deregistering the group's services (Caddy's upstream template drops the instance)
+    # and SIGTERM: no new requests arrive while the task drains.
+    shutdown_delay = "5s"
+
     constraint {
       attribute = "${meta.gewebe_role}"
       value     = "cache"
@@ -93,7 +97,6 @@ job "gewebe-keydb" {
     task "keydb" {
       driver = "docker"
 
-      shutdown_delay = "5s"
       kill_timeout   = "30s"
 
       volume_mount {

@@ -46,6 +46,10 @@ job "gewebe-pgbouncer" {
   group "pgbouncer" {
     count = var.instances
 
+    # Between deregistering the group's services (Caddy's upstream template drops the instance)
+    # and SIGTERM: no new requests arrive while the task drains.
+    shutdown_delay = "5s"
+
     # The stateless tier; database, stream and edge nodes keep their resources to themselves.
     constraint {
       attribute = "${meta.gewebe_role}"
@@ -93,7 +97,6 @@ job "gewebe-pgbouncer" {
       driver = "docker"
 
       # SIGINT: "safe shutdown", waits for running transactions; the services retry on reconnect.
-      shutdown_delay = "5s"
       kill_signal    = "SIGINT"
       kill_timeout   = "30s"
 
