@@ -143,6 +143,71 @@ job "gewebe-grafana" {
         EOT
       }
 
+      # Dashboards from infra/grafana/dashboards (their legends use {{label}}, hence the delimiters);
+      # Grafana rescans the folder, so a new file needs no restart.
+      template {
+        destination = "local/provisioning/dashboards/gewebe.yml"
+        change_mode = "noop"
+        data        = <<-EOT
+          apiVersion: 1
+          providers:
+            - name: gewebe
+              folder: gewebe
+              type: file
+              updateIntervalSeconds: 60
+              options:
+                path: /local/dashboards
+        EOT
+      }
+
+      template {
+        destination     = "local/dashboards/gewebe-services.json"
+        data            = file("infra/grafana/dashboards/gewebe-services.json")
+        left_delimiter  = "[[["
+        right_delimiter = "]]]"
+        change_mode     = "noop"
+      }
+
+      template {
+        destination     = "local/dashboards/gewebe-events.json"
+        data            = file("infra/grafana/dashboards/gewebe-events.json")
+        left_delimiter  = "[[["
+        right_delimiter = "]]]"
+        change_mode     = "noop"
+      }
+
+      template {
+        destination     = "local/dashboards/gewebe-postgres.json"
+        data            = file("infra/grafana/dashboards/gewebe-postgres.json")
+        left_delimiter  = "[[["
+        right_delimiter = "]]]"
+        change_mode     = "noop"
+      }
+
+      template {
+        destination     = "local/dashboards/gewebe-nats.json"
+        data            = file("infra/grafana/dashboards/gewebe-nats.json")
+        left_delimiter  = "[[["
+        right_delimiter = "]]]"
+        change_mode     = "noop"
+      }
+
+      template {
+        destination     = "local/dashboards/gewebe-nodes.json"
+        data            = file("infra/grafana/dashboards/gewebe-nodes.json")
+        left_delimiter  = "[[["
+        right_delimiter = "]]]"
+        change_mode     = "noop"
+      }
+
+      template {
+        destination     = "local/dashboards/gewebe-edge.json"
+        data            = file("infra/grafana/dashboards/gewebe-edge.json")
+        left_delimiter  = "[[["
+        right_delimiter = "]]]"
+        change_mode     = "noop"
+      }
+
       resources {
         cpu        = 500
         memory     = 512

@@ -323,3 +323,38 @@ fn runbook_links_resolve() {
         }
     }
 }
+
+/// Every dashboard a runbook names ("gewebe / …") is provisioned from infra/grafana/dashboards,
+/// and every dashboard file is valid JSON that the Grafana job loads.
+#[test]
+fn dashboards_named_in_runbooks_exist() {
+    let root = root();
+    let mut titles = BTreeSet::new();
+    let grafana =
+        std::fs::read_to_string(root.join("nomad-jobs/grafana.nomad.hcl")).unwrap_or_default();
+    for f in files_with_suffix(&root.join("infra/grafana/dashboards"), &[".json"]) {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&f).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        titles.insert(json["title"].as_str().unwrap_or_default().to_owned());
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        assert!(
+            grafana.contains(&format!("file(\"infra/grafana/dashboards/{name}\")")),
+            "the Grafana job does not load {name}"
+        );
+    }
+    for f in files_with_suffix(&root.join("runbooks"), &[".md"]) {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for (i, _) in text.match_indices("\"gewebe / ") {
+            let title: String = text[i + 1..].chars().take_while(|c| *c != '"').collect();
+            assert!(
+                titles.contains(&title),
+                "{} names dashboard {title:?}, which is not in infra/grafana/dashboards",
+                f.display()
+            );
+        }
+    }
+}
