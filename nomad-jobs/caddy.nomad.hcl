@@ -192,15 +192,15 @@ job "gewebe-caddy" {
       }
 
       env {
-        GEWEBE_SITE        = var.public_host
-        GEWEBE_ACME_EMAIL  = var.acme_email
-        GEWEBE_LB_CIDR     = var.lb_cidr
-        GEWEBE_WEB_ROOT    = "/alloc/data/web"
+        GEWEBE_SITE       = var.public_host
+        GEWEBE_ACME_EMAIL = var.acme_email
+        GEWEBE_LB_CIDR    = var.lb_cidr
+        GEWEBE_WEB_ROOT   = "/alloc/data/web"
         # The admin API can change the config: loopback only (the reload script runs on the node).
-        GEWEBE_CADDY_ADMIN   = "127.0.0.1:2019"
-        GEWEBE_METRICS_ADDR  = "${NOMAD_IP_metrics}:9180"
-        XDG_DATA_HOME      = "/data"
-        XDG_CONFIG_HOME    = "/data/config"
+        GEWEBE_CADDY_ADMIN  = "127.0.0.1:2019"
+        GEWEBE_METRICS_ADDR = "${NOMAD_IP_metrics}:9180"
+        XDG_DATA_HOME       = "/data"
+        XDG_CONFIG_HOME     = "/data/config"
       }
 
       template {
@@ -211,9 +211,9 @@ job "gewebe-caddy" {
         right_delimiter = "]]]"
         change_mode     = "script"
         change_script {
-          command = "/usr/bin/caddy"
-          args    = ["reload", "--config", "/local/Caddyfile", "--adapter", "caddyfile", "--address", "127.0.0.1:2019"]
-          timeout = "20s"
+          command       = "/usr/bin/caddy"
+          args          = ["reload", "--config", "/local/Caddyfile", "--adapter", "caddyfile", "--address", "127.0.0.1:2019"]
+          timeout       = "20s"
           fail_on_error = false
         }
       }
@@ -232,11 +232,11 @@ job "gewebe-caddy" {
       }
 
       template {
-        destination = "local/tls.caddy"
-        data        = file("caddy/tls-acme-dns.caddy")
+        destination     = "local/tls.caddy"
+        data            = file("caddy/tls-acme-dns.caddy")
         left_delimiter  = "[[["
         right_delimiter = "]]]"
-        change_mode = "noop"
+        change_mode     = "noop"
       }
 
       template {
@@ -250,9 +250,9 @@ job "gewebe-caddy" {
         }
         change_mode = "script"
         change_script {
-          command = "/usr/bin/caddy"
-          args    = ["reload", "--config", "/local/Caddyfile", "--adapter", "caddyfile", "--address", "127.0.0.1:2019"]
-          timeout = "20s"
+          command       = "/usr/bin/caddy"
+          args          = ["reload", "--config", "/local/Caddyfile", "--adapter", "caddyfile", "--address", "127.0.0.1:2019"]
+          timeout       = "20s"
           fail_on_error = false
         }
       }

@@ -223,8 +223,8 @@ job "gewebe-auth" {
 
       # Caddy's health checks and Nomad's catalogue drop the instance first; then SIGTERM, then up
       # to SHUTDOWN_DEADLINE_SECS of drain, with headroom before Nomad sends SIGKILL.
-      kill_signal    = "SIGTERM"
-      kill_timeout   = "40s"
+      kill_signal  = "SIGTERM"
+      kill_timeout = "40s"
 
       config {
         image = var.image

@@ -132,8 +132,8 @@ job "gewebe-feed" {
 
       # Caddy's health checks and Nomad's catalogue drop the instance first; then SIGTERM, then up
       # to SHUTDOWN_DEADLINE_SECS of drain, with headroom before Nomad sends SIGKILL.
-      kill_signal    = "SIGTERM"
-      kill_timeout   = "40s"
+      kill_signal  = "SIGTERM"
+      kill_timeout = "40s"
 
       config {
         image = var.image
@@ -152,16 +152,16 @@ job "gewebe-feed" {
         SHUTDOWN_DEADLINE_SECS  = "25"
         READY_CHECK_TIMEOUT_MS  = "1000"
         RUST_LOG                = "info"
-        NATS_SUBJECT_PREFIX = "gewebe"
-        REDIS_KEY_PREFIX = "gewebe:"
+        NATS_SUBJECT_PREFIX     = "gewebe"
+        REDIS_KEY_PREFIX        = "gewebe:"
         # Every verifier fetches the JWKS through the public origin: Caddy health-checks auth, so a
         # lost auth instance never stalls verification.
-        JWKS_URL                       = "https://${var.public_host}/.well-known/jwks.json"
-        JWT_ISSUER                     = "gewebe-auth"
-        JWT_AUDIENCE                   = "gewebe"
-        JWKS_REFRESH_MIN_INTERVAL_SECS = "30"
-        JWKS_CACHE_TTL_SECS            = "300"
-        JWT_LEEWAY_SECS                = "30"
+        JWKS_URL                         = "https://${var.public_host}/.well-known/jwks.json"
+        JWT_ISSUER                       = "gewebe-auth"
+        JWT_AUDIENCE                     = "gewebe"
+        JWKS_REFRESH_MIN_INTERVAL_SECS   = "30"
+        JWKS_CACHE_TTL_SECS              = "300"
+        JWT_LEEWAY_SECS                  = "30"
         FEED_KEEPALIVE_SECS              = "15"
         FEED_RETRY_MS                    = "2000"
         FEED_MAX_CONNECTIONS             = "10000"

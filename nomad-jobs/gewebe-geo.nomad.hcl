@@ -145,28 +145,28 @@ job "gewebe-geo" {
 
       # The same configuration as `serve`: the binary parses all of it before any subcommand.
       env {
-        BIND_ADDR               = "0.0.0.0:8082"
-        HTTP_BODY_LIMIT_BYTES   = "65536"
-        HTTP_REQUEST_TIMEOUT_MS = "10000"
-        HTTP_CONCURRENCY_LIMIT  = "512"
-        HTTP_RETRY_AFTER_SECS   = "1"
-        CORS_ALLOWED_ORIGINS    = ""
-        TRUSTED_PROXIES         = var.edge_cidr
-        SHUTDOWN_DEADLINE_SECS  = "25"
-        READY_CHECK_TIMEOUT_MS  = "1000"
-        RUST_LOG                = "info"
+        BIND_ADDR                     = "0.0.0.0:8082"
+        HTTP_BODY_LIMIT_BYTES         = "65536"
+        HTTP_REQUEST_TIMEOUT_MS       = "10000"
+        HTTP_CONCURRENCY_LIMIT        = "512"
+        HTTP_RETRY_AFTER_SECS         = "1"
+        CORS_ALLOWED_ORIGINS          = ""
+        TRUSTED_PROXIES               = var.edge_cidr
+        SHUTDOWN_DEADLINE_SECS        = "25"
+        READY_CHECK_TIMEOUT_MS        = "1000"
+        RUST_LOG                      = "info"
         DATABASE_MAX_CONNECTIONS      = "10"
         DATABASE_ACQUIRE_TIMEOUT_MS   = "2000"
         DATABASE_STATEMENT_TIMEOUT_MS = "5000"
-        NATS_SUBJECT_PREFIX = "gewebe"
+        NATS_SUBJECT_PREFIX           = "gewebe"
         # Every verifier fetches the JWKS through the public origin: Caddy health-checks auth, so a
         # lost auth instance never stalls verification.
-        JWKS_URL                       = "https://${var.public_host}/.well-known/jwks.json"
-        JWT_ISSUER                     = "gewebe-auth"
-        JWT_AUDIENCE                   = "gewebe"
-        JWKS_REFRESH_MIN_INTERVAL_SECS = "30"
-        JWKS_CACHE_TTL_SECS            = "300"
-        JWT_LEEWAY_SECS                = "30"
+        JWKS_URL                        = "https://${var.public_host}/.well-known/jwks.json"
+        JWT_ISSUER                      = "gewebe-auth"
+        JWT_AUDIENCE                    = "gewebe"
+        JWKS_REFRESH_MIN_INTERVAL_SECS  = "30"
+        JWKS_CACHE_TTL_SECS             = "300"
+        JWT_LEEWAY_SECS                 = "30"
         GEO_TILE_CHANGES_RETENTION_SECS = "3600"
         GEO_TILE_CACHE_ENTRIES          = "4096"
         GEO_CONSUMER                    = "true"
@@ -213,8 +213,8 @@ job "gewebe-geo" {
 
       # Caddy's health checks and Nomad's catalogue drop the instance first; then SIGTERM, then up
       # to SHUTDOWN_DEADLINE_SECS of drain, with headroom before Nomad sends SIGKILL.
-      kill_signal    = "SIGTERM"
-      kill_timeout   = "40s"
+      kill_signal  = "SIGTERM"
+      kill_timeout = "40s"
 
       config {
         image = var.image
@@ -223,28 +223,28 @@ job "gewebe-geo" {
       }
 
       env {
-        BIND_ADDR               = "0.0.0.0:8082"
-        HTTP_BODY_LIMIT_BYTES   = "65536"
-        HTTP_REQUEST_TIMEOUT_MS = "10000"
-        HTTP_CONCURRENCY_LIMIT  = "512"
-        HTTP_RETRY_AFTER_SECS   = "1"
-        CORS_ALLOWED_ORIGINS    = ""
-        TRUSTED_PROXIES         = var.edge_cidr
-        SHUTDOWN_DEADLINE_SECS  = "25"
-        READY_CHECK_TIMEOUT_MS  = "1000"
-        RUST_LOG                = "info"
+        BIND_ADDR                     = "0.0.0.0:8082"
+        HTTP_BODY_LIMIT_BYTES         = "65536"
+        HTTP_REQUEST_TIMEOUT_MS       = "10000"
+        HTTP_CONCURRENCY_LIMIT        = "512"
+        HTTP_RETRY_AFTER_SECS         = "1"
+        CORS_ALLOWED_ORIGINS          = ""
+        TRUSTED_PROXIES               = var.edge_cidr
+        SHUTDOWN_DEADLINE_SECS        = "25"
+        READY_CHECK_TIMEOUT_MS        = "1000"
+        RUST_LOG                      = "info"
         DATABASE_MAX_CONNECTIONS      = "10"
         DATABASE_ACQUIRE_TIMEOUT_MS   = "2000"
         DATABASE_STATEMENT_TIMEOUT_MS = "5000"
-        NATS_SUBJECT_PREFIX = "gewebe"
+        NATS_SUBJECT_PREFIX           = "gewebe"
         # Every verifier fetches the JWKS through the public origin: Caddy health-checks auth, so a
         # lost auth instance never stalls verification.
-        JWKS_URL                       = "https://${var.public_host}/.well-known/jwks.json"
-        JWT_ISSUER                     = "gewebe-auth"
-        JWT_AUDIENCE                   = "gewebe"
-        JWKS_REFRESH_MIN_INTERVAL_SECS = "30"
-        JWKS_CACHE_TTL_SECS            = "300"
-        JWT_LEEWAY_SECS                = "30"
+        JWKS_URL                        = "https://${var.public_host}/.well-known/jwks.json"
+        JWT_ISSUER                      = "gewebe-auth"
+        JWT_AUDIENCE                    = "gewebe"
+        JWKS_REFRESH_MIN_INTERVAL_SECS  = "30"
+        JWKS_CACHE_TTL_SECS             = "300"
+        JWT_LEEWAY_SECS                 = "30"
         GEO_TILE_CHANGES_RETENTION_SECS = "3600"
         GEO_TILE_CACHE_ENTRIES          = "4096"
         GEO_CONSUMER                    = "true"

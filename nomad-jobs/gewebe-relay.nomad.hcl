@@ -144,20 +144,20 @@ job "gewebe-relay" {
 
       # The same configuration as `serve`: the binary parses all of it before any subcommand.
       env {
-        BIND_ADDR               = "0.0.0.0:8086"
-        HTTP_BODY_LIMIT_BYTES   = "65536"
-        HTTP_REQUEST_TIMEOUT_MS = "10000"
-        HTTP_CONCURRENCY_LIMIT  = "64"
-        HTTP_RETRY_AFTER_SECS   = "1"
-        CORS_ALLOWED_ORIGINS    = ""
-        TRUSTED_PROXIES         = var.edge_cidr
-        SHUTDOWN_DEADLINE_SECS  = "25"
-        READY_CHECK_TIMEOUT_MS  = "1000"
-        RUST_LOG                = "info"
+        BIND_ADDR                     = "0.0.0.0:8086"
+        HTTP_BODY_LIMIT_BYTES         = "65536"
+        HTTP_REQUEST_TIMEOUT_MS       = "10000"
+        HTTP_CONCURRENCY_LIMIT        = "64"
+        HTTP_RETRY_AFTER_SECS         = "1"
+        CORS_ALLOWED_ORIGINS          = ""
+        TRUSTED_PROXIES               = var.edge_cidr
+        SHUTDOWN_DEADLINE_SECS        = "25"
+        READY_CHECK_TIMEOUT_MS        = "1000"
+        RUST_LOG                      = "info"
         DATABASE_MAX_CONNECTIONS      = "5"
         DATABASE_ACQUIRE_TIMEOUT_MS   = "2000"
         DATABASE_STATEMENT_TIMEOUT_MS = "5000"
-        NATS_SUBJECT_PREFIX = "gewebe"
+        NATS_SUBJECT_PREFIX           = "gewebe"
         # Chat and search add their schemas when they land.
         RELAY_SCHEMAS          = "auth,geo"
         RELAY_BATCH_SIZE       = "1000"
@@ -213,8 +213,8 @@ job "gewebe-relay" {
 
       # Caddy's health checks and Nomad's catalogue drop the instance first; then SIGTERM, then up
       # to SHUTDOWN_DEADLINE_SECS of drain, with headroom before Nomad sends SIGKILL.
-      kill_signal    = "SIGTERM"
-      kill_timeout   = "40s"
+      kill_signal  = "SIGTERM"
+      kill_timeout = "40s"
 
       config {
         image = var.image
@@ -223,20 +223,20 @@ job "gewebe-relay" {
       }
 
       env {
-        BIND_ADDR               = "0.0.0.0:8086"
-        HTTP_BODY_LIMIT_BYTES   = "65536"
-        HTTP_REQUEST_TIMEOUT_MS = "10000"
-        HTTP_CONCURRENCY_LIMIT  = "64"
-        HTTP_RETRY_AFTER_SECS   = "1"
-        CORS_ALLOWED_ORIGINS    = ""
-        TRUSTED_PROXIES         = var.edge_cidr
-        SHUTDOWN_DEADLINE_SECS  = "25"
-        READY_CHECK_TIMEOUT_MS  = "1000"
-        RUST_LOG                = "info"
+        BIND_ADDR                     = "0.0.0.0:8086"
+        HTTP_BODY_LIMIT_BYTES         = "65536"
+        HTTP_REQUEST_TIMEOUT_MS       = "10000"
+        HTTP_CONCURRENCY_LIMIT        = "64"
+        HTTP_RETRY_AFTER_SECS         = "1"
+        CORS_ALLOWED_ORIGINS          = ""
+        TRUSTED_PROXIES               = var.edge_cidr
+        SHUTDOWN_DEADLINE_SECS        = "25"
+        READY_CHECK_TIMEOUT_MS        = "1000"
+        RUST_LOG                      = "info"
         DATABASE_MAX_CONNECTIONS      = "5"
         DATABASE_ACQUIRE_TIMEOUT_MS   = "2000"
         DATABASE_STATEMENT_TIMEOUT_MS = "5000"
-        NATS_SUBJECT_PREFIX = "gewebe"
+        NATS_SUBJECT_PREFIX           = "gewebe"
         # Chat and search add their schemas when they land.
         RELAY_SCHEMAS          = "auth,geo"
         RELAY_BATCH_SIZE       = "1000"

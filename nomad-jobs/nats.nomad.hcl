@@ -200,11 +200,11 @@ job "gewebe-nats" {
       }
 
       template {
-        destination = "secrets/auth.conf"
-        perms       = "0600"
-        change_mode = "signal"
+        destination   = "secrets/auth.conf"
+        perms         = "0600"
+        change_mode   = "signal"
         change_signal = "SIGHUP"
-        data        = <<-EOT
+        data          = <<-EOT
           {{ with nomadVar "nomad/jobs/gewebe-nats" }}{{ .AUTH_CONF }}{{ end }}
         EOT
       }

@@ -97,8 +97,8 @@ job "gewebe-pgbouncer" {
       driver = "docker"
 
       # SIGINT: "safe shutdown", waits for running transactions; the services retry on reconnect.
-      kill_signal    = "SIGINT"
-      kill_timeout   = "30s"
+      kill_signal  = "SIGINT"
+      kill_timeout = "30s"
 
       config {
         image = var.image
@@ -144,11 +144,11 @@ job "gewebe-pgbouncer" {
       }
 
       template {
-        destination = "secrets/userlist.txt"
-        perms       = "0600"
-        change_mode = "signal"
+        destination   = "secrets/userlist.txt"
+        perms         = "0600"
+        change_mode   = "signal"
         change_signal = "SIGHUP"
-        data        = <<-EOT
+        data          = <<-EOT
           {{ with nomadVar "nomad/jobs/gewebe-pgbouncer" }}{{ .USERLIST }}{{ end }}
         EOT
       }

@@ -198,9 +198,9 @@ job "gewebe-postgres" {
         }
 
         env {
-          ROLE    = var.primary == group.value ? "primary" : "standby"
-          SLOT    = "standby_${group.value}"
-          PGDATA  = "/var/lib/postgresql/data/pgdata"
+          ROLE       = var.primary == group.value ? "primary" : "standby"
+          SLOT       = "standby_${group.value}"
+          PGDATA     = "/var/lib/postgresql/data/pgdata"
           PGPASSFILE = "/secrets/pgpass"
         }
 
@@ -272,10 +272,10 @@ job "gewebe-postgres" {
         }
 
         template {
-          destination = "local/postgresql.conf"
-          change_mode = "signal"
+          destination   = "local/postgresql.conf"
+          change_mode   = "signal"
           change_signal = "SIGHUP"
-          data        = local.postgresql_conf
+          data          = local.postgresql_conf
         }
 
         template {

@@ -144,8 +144,8 @@ job "gewebe-prometheus" {
       }
 
       template {
-        destination     = "local/gewebe.rules.yml"
-        data            = file("infra/prometheus/gewebe.rules.yml")
+        destination = "local/gewebe.rules.yml"
+        data        = file("infra/prometheus/gewebe.rules.yml")
         # The rules use {{ $labels }} themselves: Nomad must not read them as a template.
         left_delimiter  = "[[["
         right_delimiter = "]]]"

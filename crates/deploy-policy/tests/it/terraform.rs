@@ -164,11 +164,14 @@ fn the_cluster_provides_what_the_jobs_need() {
     }
 }
 
-/// `terraform fmt` style, as far as it can be checked without terraform: two-space indentation, no
-/// tabs or trailing blanks, and the `=` of consecutive one-line attributes aligned.
+/// `terraform fmt` / `nomad fmt` style, as far as it can be checked without either binary:
+/// two-space indentation, no tabs or trailing blanks, and the `=` of consecutive one-line
+/// attributes aligned. Heredoc bodies are left alone (they are other languages).
 #[test]
-fn terraform_files_are_fmt_formatted() {
-    for f in files_with_suffix(&root().join("terraform"), &[".tf"]) {
+fn terraform_and_job_files_are_fmt_formatted() {
+    let mut files = files_with_suffix(&root().join("terraform"), &[".tf"]);
+    files.extend(job_files());
+    for f in files {
         let text = std::fs::read_to_string(&f).unwrap_or_default();
         let name = f.display();
         let mut group: Vec<(usize, usize, usize)> = Vec::new(); // (line, indent, '=' column)
@@ -185,7 +188,24 @@ fn terraform_files_are_fmt_formatted() {
             }
             group.clear();
         };
+        let mut heredoc: Option<String> = None;
         for (i, line) in text.lines().enumerate() {
+            if let Some(end) = &heredoc {
+                if line.trim() == end {
+                    heredoc = None;
+                }
+                continue;
+            }
+            if let Some(pos) = line.find("<<") {
+                let marker = line[pos + 2..].trim_start_matches('-').trim();
+                if !marker.is_empty()
+                    && marker
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    heredoc = Some(marker.to_owned());
+                }
+            }
             assert!(!line.contains('\t'), "{name}:{}: tab", i + 1);
             assert_eq!(
                 line,
