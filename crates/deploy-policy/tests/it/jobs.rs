@@ -358,3 +358,49 @@ fn dashboards_named_in_runbooks_exist() {
         }
     }
 }
+
+/// The edge job takes its upstreams from Nomad's catalogue and reloads Caddy gracefully on change
+/// (a reload keeps streams for stream_close_delay; a restart would cut every WebSocket and SSE).
+#[test]
+fn the_caddy_job_renders_upstreams_from_the_catalogue_and_reloads() {
+    let job = load(&root().join("nomad-jobs/caddy.nomad.hcl"));
+    let task = job
+        .job()
+        .and_then(|j| j.block("group"))
+        .and_then(|g| g.blocks("task").find(|t| t.label() == "caddy"))
+        .expect("task caddy");
+    let upstreams = task
+        .blocks("template")
+        .find(|t| {
+            t.attr("data")
+                .and_then(gewebe_deploy_policy::job::file_arg)
+                .as_deref()
+                == Some("caddy/edge-upstreams.tpl")
+        })
+        .expect("a template renders caddy/edge-upstreams.tpl");
+    let tpl = std::fs::read_to_string(root().join("caddy/edge-upstreams.tpl")).unwrap_or_default();
+    assert!(
+        tpl.contains("nomadService"),
+        "the upstreams come from the catalogue"
+    );
+    assert_eq!(
+        upstreams
+            .attr("change_mode")
+            .and_then(gewebe_deploy_policy::job::text)
+            .as_deref(),
+        Some("script")
+    );
+    let script = upstreams.block("change_script").expect("change_script");
+    let args = match script.attr("args") {
+        Some(hcl::Expression::Array(a)) => a
+            .iter()
+            .filter_map(gewebe_deploy_policy::job::text)
+            .collect::<Vec<_>>(),
+        _ => Vec::new(),
+    };
+    assert_eq!(
+        args.first().map(String::as_str),
+        Some("reload"),
+        "caddy reload, not a restart: {args:?}"
+    );
+}
