@@ -1,0 +1,9 @@
+//! Policy tests over the repository's production files (see the crate docs).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod caddy;
+mod edge_feed;
+mod jobs;
+mod rendered;
+mod support;
+mod terraform;
