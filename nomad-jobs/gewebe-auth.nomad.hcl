@@ -6,6 +6,8 @@
 # Secrets live in the Nomad Variable nomad/jobs/gewebe-auth (see runbooks/secrets.md):
 #   AUTH_KEK             base64 of 32 random bytes, seals the signing keys
 #   DATABASE_PASSWORD    password of the PostgreSQL role gewebe_auth (PgBouncer authenticates it too)
+#   SERVE_DATABASE_PASSWORD  password of gewebe_auth_app, the login role `serve` uses (member of
+#                        gewebe_auth_serve: may only append to the audit log; runbooks/deploy-first.md)
 #   REDIS_PASSWORD       KeyDB's requirepass (shared: nomad/jobs/gewebe-keydb holds the same value)
 # This job never holds a secret literal; the policy tests in crates/deploy-policy enforce it.
 
@@ -69,6 +71,13 @@ job "gewebe-auth" {
     # Between deregistering the group's services (Caddy's upstream template drops the instance)
     # and SIGTERM: no new requests arrive while the task drains.
     shutdown_delay = "10s"
+
+    # Keeps the audit anchors (AUTH_AUDIT_ANCHOR_PATH) across updates and moves of the allocation.
+    ephemeral_disk {
+      sticky  = true
+      migrate = true
+      size    = 300
+    }
 
     # The stateless tier; database, stream and edge nodes keep their resources to themselves.
     constraint {
@@ -178,6 +187,21 @@ job "gewebe-auth" {
         AUTH_LOGIN_IP_MAX_FAILURES = "50"
         AUTH_REGISTER_MAX_PER_IP   = "10"
         AUTH_REGISTER_WINDOW_SECS  = "3600"
+        # Across addresses: 10 free attempts per 15 min, then a delay doubling to 60 s; addresses
+        # the owner logged in from in the last 30 days are exempt (runbooks/auth-security.md).
+        AUTH_LOGIN_ACCOUNT_FREE_FAILURES  = "10"
+        AUTH_LOGIN_ACCOUNT_WINDOW_SECS    = "900"
+        AUTH_LOGIN_ACCOUNT_MAX_DELAY_SECS = "60"
+        AUTH_LOGIN_KNOWN_ADDRESS_DAYS     = "30"
+        AUTH_LOGIN_AUDIT_WINDOW_SECS      = "900"
+        # 4 × 19 MiB of argon2 at once fits memory_max with room; more logins get 503 at once.
+        AUTH_HASH_CONCURRENCY           = "4"
+        AUTH_HOUSEKEEPING_INTERVAL_SECS = "60"
+        # Signed checkpoints of the audit chain's head, off the database's storage: the
+        # allocation's sticky disk (migrated with the allocation); runbooks/auth-security.md says
+        # how to collect them for `audit verify --anchor`.
+        AUTH_AUDIT_ANCHOR_PATH          = "/alloc/data/audit-anchors.jsonl"
+        AUTH_AUDIT_ANCHOR_INTERVAL_SECS = "300"
       }
 
       template {
@@ -265,6 +289,21 @@ job "gewebe-auth" {
         AUTH_LOGIN_IP_MAX_FAILURES = "50"
         AUTH_REGISTER_MAX_PER_IP   = "10"
         AUTH_REGISTER_WINDOW_SECS  = "3600"
+        # Across addresses: 10 free attempts per 15 min, then a delay doubling to 60 s; addresses
+        # the owner logged in from in the last 30 days are exempt (runbooks/auth-security.md).
+        AUTH_LOGIN_ACCOUNT_FREE_FAILURES  = "10"
+        AUTH_LOGIN_ACCOUNT_WINDOW_SECS    = "900"
+        AUTH_LOGIN_ACCOUNT_MAX_DELAY_SECS = "60"
+        AUTH_LOGIN_KNOWN_ADDRESS_DAYS     = "30"
+        AUTH_LOGIN_AUDIT_WINDOW_SECS      = "900"
+        # 4 × 19 MiB of argon2 at once fits memory_max with room; more logins get 503 at once.
+        AUTH_HASH_CONCURRENCY           = "4"
+        AUTH_HOUSEKEEPING_INTERVAL_SECS = "60"
+        # Signed checkpoints of the audit chain's head, off the database's storage: the
+        # allocation's sticky disk (migrated with the allocation); runbooks/auth-security.md says
+        # how to collect them for `audit verify --anchor`.
+        AUTH_AUDIT_ANCHOR_PATH          = "/alloc/data/audit-anchors.jsonl"
+        AUTH_AUDIT_ANCHOR_INTERVAL_SECS = "300"
       }
 
       # Where the observability backends are; not secret. A moved Loki/Tempo re-renders this and
@@ -281,6 +320,9 @@ job "gewebe-auth" {
       }
 
       # Pooled queries go through PgBouncer; LISTEN and the key-rotation lock use the direct URL.
+      # `serve` connects as gewebe_auth_app, a member of gewebe_auth_serve (migration 0008): it may
+      # append to the audit log but not rewrite it, drop its triggers or rewind its head; only
+      # `migrate` runs as the schema's owner gewebe_auth.
       template {
         destination = "secrets/app.env"
         env         = true
@@ -288,12 +330,12 @@ job "gewebe-auth" {
         splay       = "30s"
         data        = <<-EOT
           {{ with nomadVar "nomad/jobs/gewebe-auth" -}}
-          {{- $pw := .DATABASE_PASSWORD -}}
+          {{- $pw := .SERVE_DATABASE_PASSWORD -}}
           {{- range $i, $s := nomadService "gewebe-pgbouncer" }}{{ if eq $i 0 -}}
-          DATABASE_URL=postgres://gewebe_auth:{{ $pw }}@{{ $s.Address }}:{{ $s.Port }}/gewebe
+          DATABASE_URL=postgres://gewebe_auth_app:{{ $pw }}@{{ $s.Address }}:{{ $s.Port }}/gewebe
           {{ end }}{{ end -}}
           {{- range $i, $s := nomadService "gewebe-postgres-primary" }}{{ if eq $i 0 -}}
-          DATABASE_DIRECT_URL=postgres://gewebe_auth:{{ $pw }}@{{ $s.Address }}:{{ $s.Port }}/gewebe
+          DATABASE_DIRECT_URL=postgres://gewebe_auth_app:{{ $pw }}@{{ $s.Address }}:{{ $s.Port }}/gewebe
           {{ end }}{{ end -}}
           {{- $rpw := .REDIS_PASSWORD -}}
           {{- range $i, $s := nomadService "gewebe-keydb" }}{{ if eq $i 0 -}}

@@ -169,6 +169,13 @@ job "gewebe-feed" {
         FEED_MAX_CELLS                   = "64"
         FEED_BUFFER                      = "4096"
         FEED_TICKET_TTL_SECS             = "30"
+        # Anonymous streams per address (IPv6 /64) and instance; TRUSTED_PROXIES must name the edge,
+        # or every browser shares Caddy's address.
+        FEED_MAX_CONNECTIONS_PER_ADDRESS = "32"
+        # A resume replays at most a day back, 30 times a minute per address or account.
+        FEED_REPLAY_HORIZON_SECS         = "86400"
+        FEED_REPLAY_BUDGET               = "30"
+        FEED_REPLAY_WINDOW_SECS          = "60"
       }
 
       # Where the observability backends are; not secret. A moved Loki/Tempo re-renders this and

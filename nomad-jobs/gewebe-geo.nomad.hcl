@@ -170,6 +170,9 @@ job "gewebe-geo" {
         GEO_TILE_CHANGES_RETENTION_SECS = "3600"
         GEO_TILE_CACHE_ENTRIES          = "4096"
         GEO_CONSUMER                    = "true"
+        # Node and edge writes per account and instance: 5/s sustained, bursts of 30 (429 beyond).
+        GEO_WRITES_PER_SEC              = "5"
+        GEO_WRITE_BURST                 = "30"
       }
 
       template {
@@ -248,6 +251,9 @@ job "gewebe-geo" {
         GEO_TILE_CHANGES_RETENTION_SECS = "3600"
         GEO_TILE_CACHE_ENTRIES          = "4096"
         GEO_CONSUMER                    = "true"
+        # Node and edge writes per account and instance: 5/s sustained, bursts of 30 (429 beyond).
+        GEO_WRITES_PER_SEC              = "5"
+        GEO_WRITE_BURST                 = "30"
       }
 
       # Where the observability backends are; not secret. A moved Loki/Tempo re-renders this and

@@ -266,7 +266,14 @@ pub fn pgbouncer(dir: &Path, port: u16, pg_port: u16, root: &Path) -> Result<(Da
         );
     let ini_path = dir.join("pgbouncer.ini");
     fs::write(&ini_path, ini).map_err(|e| e.to_string())?;
-    fs::write(dir.join("userlist.txt"), "\"postgres\" \"\"\n").map_err(|e| e.to_string())?;
+    fs::write(
+        dir.join("userlist.txt"),
+        format!(
+            "\"postgres\" \"\"\n\"{}\" \"\"\n",
+            crate::stack::AUTH_SERVE_USER
+        ),
+    )
+    .map_err(|e| e.to_string())?;
     own_dir_for_postgres(dir)?;
     let bin = sh::which("pgbouncer").ok_or("pgbouncer is not installed")?;
     let mut cmd = as_postgres(&bin);

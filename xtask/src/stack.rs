@@ -77,6 +77,8 @@ impl Ports {
 pub const SERVICES: &[&str] = &["auth", "geo", "chat", "feed", "search", "relay"];
 
 pub const TYPESENSE_KEY: &str = "gewebe-local-dev-key";
+/// The login role gewebe-auth's `serve` uses in the local stack (see `serve_env`).
+pub const AUTH_SERVE_USER: &str = "gewebe_auth_app";
 
 pub struct Stack {
     pub root: PathBuf,
@@ -200,6 +202,32 @@ impl Stack {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
+    }
+
+    /// `serve`'s environment: as [`Self::service_env`], but gewebe-auth connects as a login role
+    /// in `gewebe_auth_serve` (its migration 0008), which may append to the audit log and nothing
+    /// more: not the schema's owner, who could drop the triggers and rewrite the chain.
+    fn serve_env(&self, name: &str) -> Result<Vec<(String, String)>> {
+        let mut env = self.service_env(name);
+        if name == "auth" {
+            crate::backends::psql(
+                self.ports.postgres(),
+                "gewebe",
+                &format!(
+                    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{AUTH_SERVE_USER}') \
+                     THEN CREATE ROLE {AUTH_SERVE_USER} LOGIN IN ROLE gewebe_auth_serve; END IF; END $$"
+                ),
+            )?;
+            for (key, value) in &mut env {
+                if key.starts_with("DATABASE_") {
+                    *value = value.replace(
+                        "postgres://postgres@",
+                        &format!("postgres://{AUTH_SERVE_USER}@"),
+                    );
+                }
+            }
+        }
+        Ok(env)
     }
 
     fn running_components(&self) -> Vec<String> {
@@ -334,7 +362,7 @@ impl Stack {
             step(service_daemon_name(s), p.service(s));
             let d = self.daemon(service_daemon_name(s), p.service(s));
             let mut cmd = Command::new(&bin);
-            cmd.arg("serve").envs(self.service_env(s));
+            cmd.arg("serve").envs(self.serve_env(s)?);
             d.start(&mut cmd, Duration::from_secs(30))?;
         }
 
