@@ -162,6 +162,8 @@ job "gewebe-geo" {
         # Every verifier fetches the JWKS through the public origin: Caddy health-checks auth, so a
         # lost auth instance never stalls verification.
         JWKS_URL                        = "https://${var.public_host}/.well-known/jwks.json"
+        # A home write asks auth (with the caller's token) which privacy settings are current.
+        GEO_AUTH_URL                    = "https://${var.public_host}"
         JWT_ISSUER                      = "gewebe-auth"
         JWT_AUDIENCE                    = "gewebe"
         JWKS_REFRESH_MIN_INTERVAL_SECS  = "30"
@@ -243,6 +245,8 @@ job "gewebe-geo" {
         # Every verifier fetches the JWKS through the public origin: Caddy health-checks auth, so a
         # lost auth instance never stalls verification.
         JWKS_URL                        = "https://${var.public_host}/.well-known/jwks.json"
+        # A home write asks auth (with the caller's token) which privacy settings are current.
+        GEO_AUTH_URL                    = "https://${var.public_host}"
         JWT_ISSUER                      = "gewebe-auth"
         JWT_AUDIENCE                    = "gewebe"
         JWKS_REFRESH_MIN_INTERVAL_SECS  = "30"

@@ -53,6 +53,12 @@ const NEEDS: &[Need] = &[
         package: "curl",
     },
     Need {
+        // The alert rules' checks (crates/deploy-policy) run `promtool`.
+        what: "promtool",
+        present: || sh::which("promtool").is_some(),
+        package: "prometheus",
+    },
+    Need {
         what: "psql",
         present: || sh::which("psql").is_some(),
         package: "postgresql-client-15",

@@ -39,6 +39,21 @@ pub struct GeoConfig {
     /// `GEO_WRITES_PER_SEC` (default 5; 0 turns the limit off) and `GEO_WRITE_BURST` (default 30):
     /// writes (node and edge create, change, delete) per account and instance; beyond them 429.
     pub write_limit: WriteLimit,
+    /// `GEO_AUTH_URL` — gewebe-auth's base URL, asked for the owner's current privacy-settings
+    /// version before a `home` is written (default: `JWKS_URL` without `/.well-known/jwks.json`).
+    pub auth_url: Option<String>,
+}
+
+impl GeoConfig {
+    /// Where a home write asks auth for the caller's settings: `GEO_AUTH_URL`, else the origin of
+    /// auth's JWKS.
+    pub fn auth_base(&self, jwks_url: &str) -> Option<String> {
+        self.auth_url.clone().or_else(|| {
+            jwks_url
+                .strip_suffix("/.well-known/jwks.json")
+                .map(str::to_owned)
+        })
+    }
 }
 
 impl std::fmt::Debug for GeoConfig {
@@ -62,6 +77,7 @@ impl GeoConfig {
                 per_sec: env.in_range("GEO_WRITES_PER_SEC", 5, 0..=10_000)?,
                 burst: env.in_range("GEO_WRITE_BURST", 30, 1..=100_000)?,
             },
+            auth_url: env.raw("GEO_AUTH_URL"),
         })
     }
 
@@ -74,19 +90,31 @@ impl GeoConfig {
             tile_cache_entries: 4096,
             consume_account_events: false,
             write_limit: WriteLimit::OFF,
+            auth_url: None,
         }
     }
 }
 
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let jwt = JwtConfig::from_env(env)?;
+        let geo = GeoConfig::from_env(env)?;
+        if !geo
+            .auth_base(&jwt.jwks_url)
+            .is_some_and(|url| url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                "GEO_AUTH_URL",
+                "must be gewebe-auth's http(s) base URL (required when JWKS_URL is not <auth>/.well-known/jwks.json)",
+            ));
+        }
         Ok(Self {
             telemetry: TelemetryConfig::from_env(env, SERVICE)?,
             http: HttpConfig::from_env(env, DEFAULT_PORT)?,
             db: DbConfig::from_env(env)?,
             nats: NatsConfig::from_env(env)?,
-            jwt: JwtConfig::from_env(env)?,
-            geo: GeoConfig::from_env(env)?,
+            jwt,
+            geo,
         })
     }
 }

@@ -35,6 +35,9 @@ pub enum Error {
     /// 401: a token without the privacy-settings version (issued before auth carried it).
     #[error("token without privacy version")]
     TokenWithoutPrivacyVersion,
+    /// 503: auth could not say which privacy settings are current, so a `home` is not written.
+    #[error("auth unavailable: {0}")]
+    AuthUnavailable(String),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("outbox: {0}")]
@@ -84,6 +87,14 @@ impl From<Error> for Problem {
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
             ),
+            Error::AuthUnavailable(why) => {
+                tracing::warn!(reason = %why, "home write refused: auth did not confirm the privacy settings");
+                Problem::unavailable(
+                    "auth_unavailable",
+                    "your privacy settings cannot be confirmed right now, so the home is not placed; retry shortly",
+                    PRIVACY_PENDING_RETRY_SECS,
+                )
+            }
             Error::Db(sqlx::Error::PoolTimedOut) => {
                 tracing::warn!("database pool exhausted");
                 Problem::unavailable("database_busy", "the database is busy; retry shortly", 1)

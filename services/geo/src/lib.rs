@@ -47,6 +47,9 @@ pub struct App {
     pub tiles: tiles::TileCache,
     pub metrics: metrics::GeoMetrics,
     pub writes: limit::WriteLimiter,
+    /// Asks auth for the owner's current privacy settings before a `home` is written.
+    pub auth_http: reqwest::Client,
+    pub auth_base: String,
     pub config: Config,
 }
 
@@ -162,11 +165,20 @@ async fn state_with(
     let verifier =
         JwtVerifier::new(config.jwt.clone()).map_err(|e| StartError::Http(e.to_string()))?;
     let outbox = gewebe_events::outbox::Outbox::new(SCHEMA, db.pool().clone())?;
+    let auth_base = config
+        .geo
+        .auth_base(&config.jwt.jwks_url)
+        .ok_or_else(|| StartError::Http("GEO_AUTH_URL is not set".to_owned()))?;
+    // Short: a home write holds its transaction while it asks.
+    let auth_http = gewebe_platform::http_client(Duration::from_secs(2))
+        .map_err(|e| StartError::Http(e.to_string()))?;
     Ok(AppState(Arc::new(App {
         db,
         nats,
         outbox,
         verifier,
+        auth_http,
+        auth_base,
         tiles: tiles::TileCache::new(config.geo.tile_cache_entries),
         metrics: metrics::GeoMetrics::register(registry),
         writes: limit::WriteLimiter::new(config.geo.write_limit),

@@ -46,6 +46,11 @@ pub struct Privacy {
     pub(super) fuzz_radius_m: i32,
     /// Role without name: public views show a placeholder instead of this account.
     pub(super) ron: bool,
+    /// The settings' version: the aggregate version of the `account.updated` event that carried
+    /// them (0 while they are the defaults). Access tokens carry it as `pv`; gewebe-geo compares it
+    /// with the settings it has applied before it places a `home`.
+    #[serde(default)]
+    pub(super) version: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -71,6 +76,7 @@ impl From<store::Account> for Account {
             privacy: Privacy {
                 fuzz_radius_m: a.fuzz_radius_m,
                 ron: a.ron,
+                version: a.privacy_version,
             },
             version: a.version,
             created_at: a.created_at,

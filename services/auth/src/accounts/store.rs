@@ -12,12 +12,13 @@ pub struct Account {
     pub roles: Vec<String>,
     pub fuzz_radius_m: i32,
     pub ron: bool,
+    pub privacy_version: i64,
     pub version: i64,
     pub created_at: OffsetDateTime,
 }
 
 const ACCOUNT_COLUMNS: &str =
-    "id, email, display_name, roles, fuzz_radius_m, ron, version, created_at";
+    "id, email, display_name, roles, fuzz_radius_m, ron, privacy_version, version, created_at";
 
 /// `None` if the e-mail address is taken.
 pub async fn insert(

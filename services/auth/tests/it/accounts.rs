@@ -34,7 +34,7 @@ async fn register_login_and_me() {
     assert_eq!(account["roles"], json!(["user"]));
     assert_eq!(
         account["privacy"],
-        json!({"fuzz_radius_m": 0, "ron": false})
+        json!({"fuzz_radius_m": 0, "ron": false, "version": 0})
     );
 
     let (status, token) = post(

@@ -47,7 +47,7 @@ async fn patch_me_is_conditional_validated_and_announced() {
     assert_eq!(r.body["display_name"], "Pat Q.");
     assert_eq!(
         r.body["privacy"],
-        json!({"fuzz_radius_m": 1500, "ron": true})
+        json!({"fuzz_radius_m": 1500, "ron": true, "version": 2})
     );
     assert_eq!(r.header("etag"), Some("\"2\""));
 

@@ -4,8 +4,16 @@
 //! down, a stuck event). The access token names the settings' version (`pv`); a home is written only
 //! under settings geo knows at that version or later, and with the owner's row locked, so a
 //! settings update cannot slip in between reading the radius and writing the home.
+//!
+//! A token is up to 15 minutes old, and the likeliest first home is placed with the token the
+//! person had before they chose their radius (sign up, set privacy, place the home). So a home
+//! write also asks auth — with the caller's own token, at `GET /auth/me` — which version is current
+//! now, and waits for the newer of the two. If auth cannot say, the home is not written (503): a
+//! home placed under settings geo cannot confirm is the leak this module exists to prevent.
 
+use axum::http::{HeaderMap, header};
 use gewebe_platform::auth::AuthUser;
+use serde::Deserialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -57,10 +65,16 @@ pub async fn lock_settings(
 
 /// The fuzz radius for a write of the caller's own `home`, with their settings row locked until the
 /// transaction ends; refuses while geo has not caught up with the settings the token names.
-pub async fn radius(app: &AppState, tx: &mut PgConnection, user: &AuthUser) -> Result<i32, Error> {
-    let version = user
+pub async fn radius(
+    app: &AppState,
+    tx: &mut PgConnection,
+    user: &AuthUser,
+    headers: &HeaderMap,
+) -> Result<i32, Error> {
+    let token_version = user
         .privacy_version
         .ok_or(Error::TokenWithoutPrivacyVersion)?;
+    let version = token_version.max(current_version(app, headers).await?);
     match lock_settings(tx, user.id, version).await? {
         HomeSettings::Known { radius } => Ok(radius),
         HomeSettings::Forgotten => Err(Error::Forbidden("this account was deleted")),
@@ -69,6 +83,54 @@ pub async fn radius(app: &AppState, tx: &mut PgConnection, user: &AuthUser) -> R
             tracing::info!("home write refused until the owner's privacy settings arrive");
             Err(Error::PrivacyPending)
         }
+    }
+}
+
+#[derive(Deserialize)]
+struct Me {
+    privacy: MePrivacy,
+}
+
+#[derive(Deserialize)]
+struct MePrivacy {
+    #[serde(default)]
+    version: i64,
+}
+
+/// The caller's privacy-settings version as auth holds it now, asked with the caller's own token
+/// (no service credentials: auth answers only for the token's owner).
+async fn current_version(app: &AppState, headers: &HeaderMap) -> Result<i64, Error> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| Error::AuthUnavailable("no bearer token to ask with".to_owned()))?;
+    let response = app
+        .auth_http
+        .get(format!("{}/auth/me", app.auth_base))
+        .header(header::AUTHORIZATION, authorization)
+        .send()
+        .await
+        .map_err(|e| Error::AuthUnavailable(format!("asking auth: {}", short(&e))))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(Error::AuthUnavailable(format!("auth answered {status}")));
+    }
+    let me: Me = response
+        .json()
+        .await
+        .map_err(|e| Error::AuthUnavailable(format!("auth's answer: {}", short(&e))))?;
+    Ok(me.privacy.version)
+}
+
+/// A reqwest error without the URL (it names an internal address; logs are enough for that).
+fn short(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_decode() {
+        "not the expected JSON"
+    } else {
+        "request failed"
     }
 }
 

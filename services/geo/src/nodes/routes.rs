@@ -143,10 +143,12 @@ fn with_etag(status: StatusCode, row: NodeRow) -> Response {
         (status = 409, description = "`home_exists`: one home per person; `privacy_pending` (with `Retry-After`): your latest privacy settings (fuzz radius, role-without-name) have not reached geo yet, retry the same request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
         (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+        (status = 503, description = "`auth_unavailable` (a `home` only): auth could not confirm your current privacy settings, so the home is not written; also `overloaded`, `timeout`, `database_busy`, `query_timeout`. `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn create(
     State(app): State<AppState>,
     user: AuthUser,
+    headers: axum::http::HeaderMap,
     Json(req): Json<CreateNode>,
 ) -> Result<Response, Error> {
     limit_writes(&app, &user)?;
@@ -174,7 +176,7 @@ pub async fn create(
     // event names the owner unless they chose role-without-name): one statement less on the
     // busiest write. A token from before `pv` (an older auth) writes them as before.
     let radius = if req.kind == "home" {
-        super::homes::radius(&app, &mut tx, &user).await?
+        super::homes::radius(&app, &mut tx, &user, &headers).await?
     } else {
         0
     };
@@ -261,10 +263,12 @@ pub async fn get_one(
         (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many writes from this account; `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+        (status = 503, description = "`auth_unavailable` (a `home` only): auth could not confirm your current privacy settings, so the home is not written; also `overloaded`, `timeout`, `database_busy`, `query_timeout`. `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn update(
     State(app): State<AppState>,
     user: AuthUser,
+    headers: axum::http::HeaderMap,
     Path(id): Path<Uuid>,
     IfMatch(expected): IfMatch,
     Json(req): Json<UpdateNode>,
@@ -305,7 +309,7 @@ pub async fn update(
         .await?
         .ok_or(Error::NotFound("no such node"))?;
     let radius = if kind == "home" && owner == Some(user.id) {
-        super::homes::radius(&app, &mut tx, &user).await?
+        super::homes::radius(&app, &mut tx, &user, &headers).await?
     } else if kind == "home" && req.location.is_some() {
         // Nobody but its owner knows where a home really is.
         may_change(&user, owner)?;

@@ -117,6 +117,89 @@ async fn a_home_waits_until_geo_knows_the_owners_latest_settings() {
     );
 }
 
+/// The likeliest first home: sign up, choose a radius, place the home — all with the token from
+/// before the radius. The token's `pv` is older than the settings; geo asks auth which are current.
+#[tokio::test]
+async fn a_home_placed_with_a_token_from_before_the_settings_change_waits_for_them() {
+    let geo = spawn_consuming().await;
+    let a = gewebe_testkit::account(&geo.http, &geo.auth.url("")).await;
+    let ada = User {
+        id: a.id,
+        token: a.token.clone(),
+    };
+    let resp = geo
+        .http
+        .patch(geo.auth.url("/auth/me"))
+        .bearer_auth(&a.token)
+        .json(&json!({"privacy": {"fuzz_radius_m": 2000}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let me: Value = resp.json().await.unwrap();
+    assert!(me["privacy"]["version"].as_i64().unwrap() > 0, "{me}");
+
+    let (status, _, body) = geo
+        .call(
+            Method::POST,
+            "/geo/nodes",
+            Some(&ada),
+            Some(home_body()),
+            &[],
+        )
+        .await;
+    assert_problem(status, &body, 409, "privacy_pending");
+    assert!(geo.outbox("node.created").await.is_empty());
+
+    publish(&geo, &auth_event(&geo, "account.updated", ada.id).await).await;
+    until(
+        &geo,
+        "SELECT fuzz_radius_m::text FROM geo.accounts WHERE id = $1",
+        ada.id,
+        "2000",
+    )
+    .await;
+    // The same old token now places it, fuzzed by the radius chosen after the token was issued.
+    let home = create_home(&geo, &ada).await;
+    let d = gewebe_geo::privacy::distance_m(EXACT, location(&home["public_location"]));
+    assert!((1000.0..=2000.0).contains(&d), "{d} m");
+}
+
+/// Auth cannot confirm the settings: the home is not placed (503), nothing is published.
+#[tokio::test]
+async fn a_home_is_not_placed_while_auth_cannot_confirm_the_settings() {
+    let geo = crate::spawn_with(|c| {
+        c.geo.auth_url = Some("http://127.0.0.1:1".to_owned());
+    })
+    .await;
+    let ada = geo.user().await;
+    let (status, headers, body) = geo
+        .call(
+            Method::POST,
+            "/geo/nodes",
+            Some(&ada),
+            Some(home_body()),
+            &[],
+        )
+        .await;
+    assert_problem(status, &body, 503, "auth_unavailable");
+    assert!(headers.contains_key("retry-after"));
+    assert!(geo.outbox("node.created").await.is_empty());
+    // Other kinds do not ask.
+    let (status, _, _) = geo
+        .call(
+            Method::POST,
+            "/geo/nodes",
+            Some(&ada),
+            Some(
+                json!({"kind": "place", "title": "Platz", "location": {"lat": 52.5, "lon": 13.4}}),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 201);
+}
+
 /// How many backends of this test's database (other than `except`) wait for a lock while running a
 /// statement that contains `fragment`.
 async fn waiting_on(geo: &Geo, fragment: &str, except: i32) -> i64 {
