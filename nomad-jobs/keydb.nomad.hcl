@@ -114,6 +114,8 @@ job "gewebe-keydb" {
         destination = "secrets/keydb.conf"
         perms       = "0600"
         change_mode = "restart"
+        # The two replicas restart one after the other on a password change, not together.
+        splay       = "60s"
         data        = <<-EOT
           bind {{ env "NOMAD_IP_redis" }} 127.0.0.1
           port 6379

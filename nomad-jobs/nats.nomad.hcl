@@ -119,7 +119,9 @@ job "gewebe-nats" {
         name     = "healthz"
         type     = "http"
         port     = "monitor"
-        path     = "/healthz?js-enabled-only=true"
+        # Plain /healthz is green only once this node's JetStream has caught up with the cluster,
+        # so a rolling update never restarts the next node while the last one still recovers.
+        path     = "/healthz"
         interval = "10s"
         timeout  = "3s"
       }

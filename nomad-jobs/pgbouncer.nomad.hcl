@@ -1,5 +1,5 @@
 # PgBouncer in transaction mode in front of the PostgreSQL primary: every pooled query of the
-# services goes through it. Production runs PgBouncer >= 1.21 with max_prepared_statements; the
+# services goes through it. Production runs PgBouncer >= 1.22 with max_prepared_statements; the
 # services also work with 1.18 without it (every pooled transaction starts with DEALLOCATE ALL, see
 # crates/platform/src/db.rs and runbooks/pgbouncer.md). The settings that matter for that are the
 # same as in the local stack's infra/pgbouncer/pgbouncer.ini (pool_mode, ignore_startup_parameters,
@@ -11,7 +11,7 @@
 
 variable "image" {
   type        = string
-  description = "PgBouncer >= 1.21 image, pinned by digest."
+  description = "PgBouncer >= 1.22 image, pinned by digest (1.21 fails on the services' DEALLOCATE ALL with prepared statements tracked)."
   validation {
     condition     = can(regex("^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)?@sha256:[0-9a-f]{64}$", var.image))
     error_message = "image must be pinned by digest: name@sha256:<64 hex>."
@@ -125,14 +125,16 @@ job "gewebe-pgbouncer" {
           stats_users = pgbouncer_stats
 
           pool_mode = transaction
-          ; Prepared statements survive transaction pooling (PgBouncer >= 1.21).
+          ; Prepared statements survive transaction pooling (PgBouncer >= 1.22: it also handles DEALLOCATE ALL).
           max_prepared_statements = 200
           ; Per database/user pair; 3 services x 10 client connections x their instances share these.
           default_pool_size = 40
           reserve_pool_size = 10
           reserve_pool_timeout = 2
           max_client_conn = 5000
-          max_db_connections = 200
+          ; Two instances × 120 stay below PostgreSQL's max_connections (300) with room for the
+          ; direct sessions (LISTEN, migrate, the relay's leader, replication, the exporter).
+          max_db_connections = 120
           server_idle_timeout = 600
           query_wait_timeout = 10
           ignore_startup_parameters = extra_float_digits

@@ -30,7 +30,9 @@ resource "hcloud_load_balancer_service" "tcp" {
   protocol         = "tcp"
   listen_port      = tonumber(each.key)
   destination_port = tonumber(each.key)
-  proxyprotocol    = true
+  # Only 443: Caddy's automatic HTTP→HTTPS redirect server on :80 is created at run time without
+  # the global proxy_protocol listener wrapper and would answer 400 to a PROXY header.
+  proxyprotocol = each.key == "443"
 
   health_check {
     protocol = "tcp"
