@@ -44,6 +44,10 @@ pub struct ConsumerConfig {
     /// Delay before the first retry of a failing event; it doubles up to `retry_max`.
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// One attempt of the handler that takes longer counts as a failure (and is retried): a
+    /// dependency that hangs instead of failing — PgBouncer waiting for a server that refuses
+    /// logins — must turn readiness red like one that fails.
+    pub attempt_timeout: Duration,
     pub max_ack_pending: i64,
     /// Red while an event is being retried; give it to the service's readiness.
     pub health: ConsumerHealth,
@@ -57,6 +61,7 @@ impl ConsumerConfig {
             event_types: event_types.iter().map(|t| (*t).to_owned()).collect(),
             retry_initial: Duration::from_millis(200),
             retry_max: Duration::from_secs(10),
+            attempt_timeout: Duration::from_secs(15),
             max_ack_pending: 1000,
             health: ConsumerHealth::default(),
         }
@@ -65,7 +70,9 @@ impl ConsumerConfig {
     /// JetStream redelivers an event whose handler sends no sign of life for this long; the
     /// consumer sends one before every retry wait, so the wait must fit well inside it.
     fn ack_wait(&self) -> Duration {
-        (self.retry_max * 3).max(Duration::from_secs(30))
+        (self.retry_max * 3)
+            .max(self.attempt_timeout * 2)
+            .max(Duration::from_secs(30))
     }
 }
 
@@ -178,7 +185,15 @@ where
         let event_type = envelope.event_type.clone();
         let mut delay = config.retry_initial;
         let settle = loop {
-            let result = handler(envelope.clone()).instrument(span.clone()).await;
+            let attempt = handler(envelope.clone()).instrument(span.clone());
+            let result = match tokio::time::timeout(config.attempt_timeout, attempt).await {
+                Ok(result) => result,
+                Err(_) => Err(format!(
+                    "the handler did not finish within {} s",
+                    config.attempt_timeout.as_secs()
+                )
+                .into()),
+            };
             let e = match result {
                 Ok(()) => {
                     config.health.set(None);

@@ -33,11 +33,16 @@ pub fn spawn(db: Db, config: &Config, shutdown: &Shutdown) {
 
 /// One round: what the periodic task does, callable from the command line and tests.
 pub async fn run_once(db: &Db, grace: Duration, window: Duration) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let erased = crate::sessions::erase_expired_successors(&mut tx, grace).await?;
-    tx.commit().await?;
-    if erased > 0 {
-        tracing::debug!(erased, "sealed refresh successors erased");
+    loop {
+        let mut tx = db.begin().await?;
+        let erased = crate::sessions::erase_expired_successors(&mut tx, grace, FLUSH_BATCH).await?;
+        tx.commit().await?;
+        if erased > 0 {
+            tracing::debug!(erased, "sealed refresh successors erased");
+        }
+        if erased < FLUSH_BATCH.unsigned_abs() {
+            break;
+        }
     }
     loop {
         let mut tx = db.begin().await?;

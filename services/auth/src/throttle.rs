@@ -81,6 +81,16 @@ redis.call('SET', KEYS[4], '1', 'EX', ARGV[1])
 return 0
 ";
 
+/// An attempt whose password was never looked at (the database failed first): its counts go back,
+/// so an outage cannot lock owners out who kept retrying through it. No marker: nobody logged in.
+/// KEYS: pair count, address count, account count.
+const NOT_EVALUATED: &str = r"
+for _, k in ipairs({KEYS[1], KEYS[2], KEYS[3]}) do
+  if tonumber(redis.call('GET', k) or '0') > 0 then redis.call('DECR', k) end
+end
+return 0
+";
+
 /// A fixed-window counter: Retry-After in seconds if over the limit, else 0.
 const HIT: &str = r"
 local n = redis.call('INCR', KEYS[1])
@@ -209,6 +219,22 @@ impl Throttle {
             .await;
         if let Err(e) = result {
             tracing::warn!(kind = ?e.kind(), "refunding a successful login attempt failed");
+        }
+    }
+
+    /// After an attempt that failed before its password was evaluated. Best effort, as above.
+    pub async fn login_not_evaluated(&self, a: Attempt) {
+        let result: Result<i64, _> = self
+            .redis
+            .client
+            .eval(
+                NOT_EVALUATED,
+                vec![a.pair, a.address, a.account],
+                Vec::<i64>::new(),
+            )
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(kind = ?e.kind(), "refunding an unevaluated login attempt failed");
         }
     }
 

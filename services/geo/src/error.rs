@@ -35,6 +35,9 @@ pub enum Error {
     /// 401: a token without the privacy-settings version (issued before auth carried it).
     #[error("token without privacy version")]
     TokenWithoutPrivacyVersion,
+    /// 401: auth no longer accepts the caller's token (session ended, account forgotten).
+    #[error("token rejected by auth")]
+    TokenRejected,
     /// 503: auth could not say which privacy settings are current, so a `home` is not written.
     #[error("auth unavailable: {0}")]
     AuthUnavailable(String),
@@ -83,6 +86,16 @@ impl From<Error> for Problem {
                 "Authentication required",
             )
             .with_detail("the access token predates privacy versions; refresh it and retry")
+            .with_header(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            ),
+            Error::TokenRejected => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "Authentication required",
+            )
+            .with_detail("auth no longer accepts this access token; log in again")
             .with_header(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""),

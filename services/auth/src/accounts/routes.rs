@@ -171,17 +171,29 @@ pub async fn login(
             });
         }
     };
-    let found = {
-        let mut tx = app.db.begin().await?;
-        let found = store::credentials(&mut tx, &email).await?;
-        tx.commit().await?;
-        found
+    let evaluated = async {
+        let found = {
+            let mut tx = app.db.begin().await?;
+            let found = store::credentials(&mut tx, &email).await?;
+            tx.commit().await?;
+            found
+        };
+        let stored = found.as_ref().and_then(|c| c.password_hash.clone());
+        let verified = app
+            .hasher
+            .verify(permit, req.password.clone(), stored)
+            .await?;
+        Ok::<_, Error>((found, verified))
+    }
+    .await;
+    let (found, verified) = match evaluated {
+        Ok(v) => v,
+        Err(e) => {
+            // The password was never judged (database down, a timeout): not an attempt.
+            app.throttle.login_not_evaluated(attempt).await;
+            return Err(e);
+        }
     };
-    let stored = found.as_ref().and_then(|c| c.password_hash.clone());
-    let verified = app
-        .hasher
-        .verify(permit, req.password.clone(), stored)
-        .await?;
     let known = found.as_ref().map(|c| c.id);
     let Some(account) = found.filter(|_| verified.ok) else {
         // Known and unknown addresses take the same path here too: counted, aggregated, answered.

@@ -192,18 +192,21 @@ async fn revoke(conn: &mut PgConnection, session: Uuid, reason: &str) -> Result<
 
 /// Erases the sealed successors whose grace window has passed: after it they are never handed out
 /// again, and a successor kept sealed next to the KEK-holding service is a live refresh token at
-/// rest. Returns how many were erased.
+/// rest. At most `batch` rows per call (the backlog after a deploy can be large, and each call must
+/// fit the statement timeout). Returns how many were erased.
 pub async fn erase_expired_successors(
     conn: &mut PgConnection,
     grace: std::time::Duration,
+    batch: i64,
 ) -> Result<u64, sqlx::Error> {
     let cutoff = OffsetDateTime::now_utc() - Duration::try_from(grace).unwrap_or(Duration::ZERO);
     let done = sqlx::query(
         "UPDATE auth.refresh_tokens SET successor_sealed = NULL, successor_nonce = NULL \
          WHERE token_hash IN (SELECT token_hash FROM auth.refresh_tokens \
-             WHERE successor_sealed IS NOT NULL AND rotated_at < $1 FOR UPDATE SKIP LOCKED)",
+             WHERE successor_sealed IS NOT NULL AND rotated_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
     )
     .bind(cutoff)
+    .bind(batch)
     .execute(conn)
     .await?;
     Ok(done.rows_affected())

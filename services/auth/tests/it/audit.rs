@@ -92,7 +92,7 @@ async fn serve_runs_as_a_role_that_can_only_append_to_the_audit_log() {
     .await
     .unwrap();
     assert_eq!(flushed, 1);
-    gewebe_auth::sessions::erase_expired_successors(&mut tx, std::time::Duration::ZERO)
+    gewebe_auth::sessions::erase_expired_successors(&mut tx, std::time::Duration::ZERO, 1000)
         .await
         .unwrap();
     audit::record(&mut tx, Kind::Logout, None, None, json!({}))

@@ -65,16 +65,18 @@ pub async fn lock_settings(
 
 /// The fuzz radius for a write of the caller's own `home`, with their settings row locked until the
 /// transaction ends; refuses while geo has not caught up with the settings the token names.
+/// `current` is what [`current_version`] said, asked before the transaction began (a transaction
+/// must not hold its pooled connection across a call to another service).
 pub async fn radius(
     app: &AppState,
     tx: &mut PgConnection,
     user: &AuthUser,
-    headers: &HeaderMap,
+    current: i64,
 ) -> Result<i32, Error> {
     let token_version = user
         .privacy_version
         .ok_or(Error::TokenWithoutPrivacyVersion)?;
-    let version = token_version.max(current_version(app, headers).await?);
+    let version = token_version.max(current);
     match lock_settings(tx, user.id, version).await? {
         HomeSettings::Known { radius } => Ok(radius),
         HomeSettings::Forgotten => Err(Error::Forbidden("this account was deleted")),
@@ -99,7 +101,7 @@ struct MePrivacy {
 
 /// The caller's privacy-settings version as auth holds it now, asked with the caller's own token
 /// (no service credentials: auth answers only for the token's owner).
-async fn current_version(app: &AppState, headers: &HeaderMap) -> Result<i64, Error> {
+pub async fn current_version(app: &AppState, headers: &HeaderMap) -> Result<i64, Error> {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| Error::AuthUnavailable("no bearer token to ask with".to_owned()))?;
@@ -111,6 +113,10 @@ async fn current_version(app: &AppState, headers: &HeaderMap) -> Result<i64, Err
         .await
         .map_err(|e| Error::AuthUnavailable(format!("asking auth: {}", short(&e))))?;
     let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        // The session ended or the account is gone: retrying would not help, logging in might.
+        return Err(Error::TokenRejected);
+    }
     if !status.is_success() {
         return Err(Error::AuthUnavailable(format!("auth answered {status}")));
     }

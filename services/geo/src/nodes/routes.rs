@@ -170,13 +170,18 @@ pub async fn create(
     validate::finish(errors)?;
 
     let id = Uuid::now_v7();
+    let current = if req.kind == "home" {
+        super::homes::current_version(&app, &headers).await?
+    } else {
+        0
+    };
     let mut tx = app.db.begin().await?;
     // Only a `home` needs its owner's settings before the insert, known and locked. For the other
     // kinds the insert itself refuses a deleted account, and settings older than the token's (the
     // event names the owner unless they chose role-without-name): one statement less on the
     // busiest write. A token from before `pv` (an older auth) writes them as before.
     let radius = if req.kind == "home" {
-        super::homes::radius(&app, &mut tx, &user, &headers).await?
+        super::homes::radius(&app, &mut tx, &user, current).await?
     } else {
         0
     };
@@ -303,13 +308,26 @@ pub async fn update(
     }
     validate::finish(errors)?;
 
+    // Whether this is the caller's own home decides if auth must be asked first, outside the
+    // transaction below (which reads owner and kind again; a node's kind never changes).
+    let current = {
+        let mut tx = app.db.begin().await?;
+        let found = store::owner_and_kind(&mut tx, id).await?;
+        tx.commit().await?;
+        match found {
+            Some((Some(owner), kind)) if kind == "home" && owner == user.id => {
+                super::homes::current_version(&app, &headers).await?
+            }
+            _ => 0,
+        }
+    };
     let mut tx = app.db.begin().await?;
     // The owner's settings before the node: the lock order of the account consumer.
     let (owner, kind) = store::owner_and_kind(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("no such node"))?;
     let radius = if kind == "home" && owner == Some(user.id) {
-        super::homes::radius(&app, &mut tx, &user, &headers).await?
+        super::homes::radius(&app, &mut tx, &user, current).await?
     } else if kind == "home" && req.location.is_some() {
         // Nobody but its owner knows where a home really is.
         may_change(&user, owner)?;
