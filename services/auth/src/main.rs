@@ -72,6 +72,10 @@ enum AccountsAction {
         #[arg(long)]
         operator: uuid::Uuid,
     },
+    /// Announce every account's current privacy settings again (`account.updated`), so services
+    /// that hold older ones catch up: after a dead-lettered event, or once after upgrading to the
+    /// build whose geo waits for the settings (runbooks/geo.md).
+    AnnouncePrivacy,
 }
 
 #[derive(Subcommand)]
@@ -123,6 +127,9 @@ fn main() -> std::process::ExitCode {
                         operator,
                     },
             } => forget(&config, account_id, operator).await,
+            Command::Accounts {
+                action: AccountsAction::AnnouncePrivacy,
+            } => announce_privacy(&config).await,
             Command::Roles {
                 action: RolesAction::Set { account_id, roles },
             } => set_roles(&config, account_id, &roles).await,
@@ -166,10 +173,14 @@ async fn verify(
             .map_err(|e| format!("audit anchor {}: {e}", path.display()))?,
         None => None,
     };
-    if path.is_some() && anchored.is_none() {
-        tracing::warn!(
-            "the anchor file holds no anchor yet; checking the chain against its head only"
-        );
+    if let (Some(path), None) = (&path, &anchored) {
+        // A missing or emptied anchor file must not quietly turn the tail check off: that is what
+        // someone who cut the tail would do next. A new deployment anchors first (`audit anchor`).
+        return Err(format!(
+            "audit anchor {}: no anchor to verify against; if this deployment is new, run `gewebe-auth audit anchor` first",
+            path.display()
+        )
+        .into());
     }
     // Like `Db::begin` (the `DEALLOCATE ALL` is for PgBouncer), but a snapshot from the start:
     // `BEGIN; DEALLOCATE ALL` already counts as a query for `SET TRANSACTION`.
@@ -220,6 +231,14 @@ async fn set_roles(
     let changed = gewebe_auth::admin::change_roles(&mut tx, account_id, &roles, None).await?;
     tx.commit().await?;
     tracing::info!(%account_id, roles = ?changed, "roles set");
+    Ok(())
+}
+
+async fn announce_privacy(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
+    let outbox = gewebe_events::outbox::Outbox::new(gewebe_auth::SCHEMA, db.pool().clone())?;
+    let announced = gewebe_auth::accounts::announce_privacy(&db, &outbox).await?;
+    tracing::info!(announced, "privacy settings announced");
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! Routes (all in `routes::router`): `POST /auth/register`, `POST /auth/login`, `GET|PATCH|DELETE
 //! /auth/me` (update and forget in `me`), `GET /auth/profiles/{id}` (in `profiles`).
 
+mod announce;
 pub mod failures;
 mod me;
 pub mod password;
@@ -10,5 +11,6 @@ mod routes;
 pub(crate) mod store;
 mod validate;
 
+pub use announce::announce_privacy;
 pub use me::forget_account;
 pub use routes::{router, routes_doc};

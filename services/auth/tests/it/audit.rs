@@ -198,6 +198,15 @@ async fn an_anchor_outside_the_database_catches_a_cut_tail_with_a_rewound_head()
             .output()
             .unwrap()
     };
+    // No anchor yet (or the file emptied): verify refuses rather than skip the tail check.
+    std::fs::write(&file, "").unwrap();
+    let out = run(&["audit", "verify"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let out = run(&["audit", "anchor"]);
     assert!(
         out.status.success(),

@@ -654,3 +654,58 @@ async fn a_token_without_the_privacy_version_is_sent_to_refresh_for_a_home() {
     // Other writes go on as before the claim existed.
     geo.node(&legacy, "place", "Alt", 47.0, 8.0).await;
 }
+
+/// A home placed before the owner chose a radius whose event never reached geo (dead-lettered by
+/// an older build) stays exact until `gewebe-auth accounts announce-privacy` repeats the settings.
+#[tokio::test]
+async fn announcing_privacy_again_repairs_a_home_whose_settings_event_was_lost() {
+    let geo = spawn_consuming().await;
+    let a = gewebe_testkit::account(&geo.http, &geo.auth.url("")).await;
+    let ada = User {
+        id: a.id,
+        token: a.token.clone(),
+    };
+    let home = create_home(&geo, &ada).await;
+    let id = home["id"].as_str().unwrap().to_owned();
+    let (_, public) = geo.get(&format!("/geo/nodes/{id}"), None).await;
+    assert_eq!(
+        location(&public["location"]),
+        EXACT,
+        "radius 0 then: {public}"
+    );
+    let resp = geo
+        .http
+        .patch(geo.auth.url("/auth/me"))
+        .bearer_auth(&a.token)
+        .json(&json!({"privacy": {"fuzz_radius_m": 2000}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Its account.updated is lost: nothing delivers it.
+
+    let db = gewebe_platform::db::Db::connect_lazy(
+        &gewebe_platform::db::DbConfig::new(&geo.db.pooled_url, &geo.db.direct_url),
+        "announce-test",
+    )
+    .unwrap();
+    let outbox = gewebe_events::outbox::Outbox::new("auth", db.pool().clone()).unwrap();
+    let announced = gewebe_auth::accounts::announce_privacy(&db, &outbox)
+        .await
+        .unwrap();
+    assert_eq!(
+        announced, 1,
+        "only the account whose settings are not the defaults"
+    );
+    publish(&geo, &auth_event(&geo, "account.updated", ada.id).await).await;
+    until(
+        &geo,
+        "SELECT fuzz_radius_m::text FROM geo.accounts WHERE id = $1",
+        ada.id,
+        "2000",
+    )
+    .await;
+    let (_, moved) = geo.get(&format!("/geo/nodes/{id}"), None).await;
+    let d = gewebe_geo::privacy::distance_m(EXACT, location(&moved["location"]));
+    assert!((1000.0..=2000.0).contains(&d), "{d} m: {moved}");
+}
