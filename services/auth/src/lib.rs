@@ -127,7 +127,8 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         config.accounts.hash_concurrency,
     )?;
     let outbox = gewebe_events::outbox::Outbox::new(SCHEMA, db.pool().clone())?;
-    let throttle = throttle::Throttle::new(redis.clone(), config.throttle.clone());
+    let throttle =
+        throttle::Throttle::new(redis.clone(), config.throttle.clone(), &config.keys.kek);
     let state = AppState(Arc::new(App {
         db,
         redis,

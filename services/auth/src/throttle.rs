@@ -20,14 +20,17 @@
 //!   keep its owner out at home; a new address waits at most the maximum delay once the attack ends.
 //! - registration, per address: `AUTH_REGISTER_MAX_PER_IP` per `AUTH_REGISTER_WINDOW_SECS`.
 //!
-//! The account part of a key is a hash of the normalised e-mail address (also for unknown
-//! addresses, which must behave exactly like known ones), so Redis never holds an e-mail address.
+//! The account part of a key is a keyed hash (HMAC, key derived from `AUTH_KEK`) of the normalised
+//! e-mail address (also for unknown addresses, which must behave exactly like known ones), so Redis
+//! never holds an e-mail address, and a dump cannot be matched against candidate addresses.
 //! If Redis cannot answer, the caller fails closed (503) rather than letting logins through unthrottled.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, sync::Arc};
 
 use fred::interfaces::LuaInterface;
 use gewebe_platform::redis::Redis;
+use hmac::{Hmac, KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest, Sha256};
 
 use crate::{config::ThrottleConfig, error::Error};
@@ -107,6 +110,7 @@ return 0
 pub struct Throttle {
     redis: Redis,
     config: ThrottleConfig,
+    key: Arc<SecretBox<[u8; 32]>>,
 }
 
 /// A counted login attempt: the keys it was counted under.
@@ -140,17 +144,37 @@ pub fn address_key(ip: IpAddr) -> String {
 }
 
 impl Throttle {
-    pub fn new(redis: Redis, config: ThrottleConfig) -> Self {
-        Self { redis, config }
+    /// `kek` keys the digests in Redis's key names (through a key derived for this use only).
+    pub fn new(redis: Redis, config: ThrottleConfig, kek: &SecretBox<[u8; 32]>) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"gewebe-throttle:");
+        h.update(kek.expose_secret());
+        let key: [u8; 32] = h.finalize().into();
+        Self {
+            redis,
+            config,
+            key: Arc::new(SecretBox::new(Box::new(key))),
+        }
+    }
+
+    /// A keyed digest: without the key, a Redis dump cannot be matched against candidate e-mail
+    /// addresses, nor (for the known-address markers, kept for weeks) against the 2^32 IPv4
+    /// addresses to learn where an account logs in from.
+    fn digest(&self, data: &str) -> String {
+        // HMAC zero-pads a key shorter than the hash's block, so keying with the 32 bytes padded
+        // to a block is the same MAC, through the infallible constructor.
+        let mut block = hmac::digest::Key::<Hmac<Sha256>>::default();
+        block[..32].copy_from_slice(self.key.expose_secret());
+        let mut mac = <Hmac<Sha256> as KeyInit>::new(&block);
+        mac.update(data.as_bytes());
+        crate::audit::hex(&mac.finalize().into_bytes()[..16])
     }
 
     fn attempt(&self, email: &str, ip: IpAddr) -> Attempt {
-        let digest = Sha256::digest(format!("gewebe-login:{email}").as_bytes());
-        let account = crate::audit::hex(&digest[..16]);
+        let account = self.digest(&format!("gewebe-login:{email}"));
         let addr = address_key(ip);
         // The known-address marker outlives the counters by weeks: keep the address out of it.
-        let marker = Sha256::digest(format!("gewebe-known:{account}:{addr}").as_bytes());
-        let marker = crate::audit::hex(&marker[..16]);
+        let marker = self.digest(&format!("gewebe-known:{account}:{addr}"));
         let key = |rest: String| self.redis.key(&rest);
         Attempt {
             pair: key(format!("auth:login:fail:{account}:{addr}")),

@@ -231,3 +231,49 @@ async fn retries_through_a_database_outage_do_not_lock_the_owner_out() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+fn redis_cli(args: &[&str]) -> String {
+    let url = gewebe_testkit::TestEnv::from_env().redis_url;
+    let out = std::process::Command::new("redis-cli")
+        .args(["-u", &url])
+        .args(args)
+        .output()
+        .expect("redis-cli (Debian redis-tools) runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Redis's key names hold keyed digests only: a dump does not tell, by trying candidate e-mail
+/// addresses and the 2^32 IPv4 addresses, where an account logs in from.
+#[tokio::test]
+async fn redis_keys_cannot_be_matched_without_the_key() {
+    use sha2::{Digest, Sha256};
+    let prefix = gewebe_testkit::redis_prefix();
+    let (server, _db) = spawn_with(|c| c.redis.key_prefix = prefix.clone()).await;
+    let api = Api::new(server);
+    let email = "where@example.org";
+    api.register(email, PASSWORD, "Where").await;
+    let r = api.login_from(email, PASSWORD, "203.0.113.99").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let known = redis_cli(&[
+        "--scan",
+        "--pattern",
+        &format!("{prefix}auth:login:known:*"),
+    ]);
+    assert_eq!(
+        known.lines().count(),
+        1,
+        "one known-address marker: {known}"
+    );
+    // What anyone could compute from a candidate address and e-mail (the unkeyed digests).
+    let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let account = hex(&Sha256::digest(format!("gewebe-login:{email}").as_bytes())[..16]);
+    let marker =
+        hex(&Sha256::digest(format!("gewebe-known:{account}:203.0.113.99").as_bytes())[..16]);
+    assert_eq!(
+        redis_cli(&["EXISTS", &format!("{prefix}auth:login:known:{marker}")]),
+        "0"
+    );
+    let all = redis_cli(&["--scan", "--pattern", &format!("{prefix}*")]);
+    assert!(!all.contains(&account), "{all}");
+}
