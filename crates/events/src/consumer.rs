@@ -285,7 +285,8 @@ async fn durable(
 /// all hit the database in the same instant.
 fn jittered(delay: Duration) -> Duration {
     let half = delay / 2;
-    // The clock's nanoseconds are random enough to spread retries; this is not cryptographic.
+    // The clock's nanoseconds spread retries well enough; not worth a `rand` dependency in the
+    // crate every service links for one jitter (nothing here is cryptographic).
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())

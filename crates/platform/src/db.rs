@@ -144,7 +144,7 @@ impl Db {
     /// Starts a transaction on a pooled connection; see the module docs for why it must be used.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         self.pool
-            .begin_with(sqlx::AssertSqlSafe(self.begin.to_string()))
+            .begin_with(sqlx::AssertSqlSafe(self.begin.clone()))
             .await
     }
 

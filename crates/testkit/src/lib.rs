@@ -188,6 +188,32 @@ pub fn http() -> reqwest::Client {
         .unwrap_or_else(|e| panic!("building the test HTTP client: {e}"))
 }
 
+/// Takes a test's database away as a stopped server would — every session ended, no new ones
+/// accepted — or gives it back, without touching the PostgreSQL other tests run on. Pooled clients
+/// see what they would in an outage: PgBouncer's server logins are refused.
+pub async fn database_available(db: &TestDb, available: bool) {
+    let env = TestEnv::from_env();
+    let mut admin = PgConnection::connect(&env.pg_admin_url).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {available}",
+            db.name
+        )))
+        .await
+        .unwrap();
+    if !available {
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&db.name)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+    admin.close().await.ok();
+}
+
 /// Polls `f` until it returns `Some` or `timeout` passes.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut f: F) -> Option<T>
 where

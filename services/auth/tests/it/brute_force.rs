@@ -166,30 +166,6 @@ async fn rotating_ipv4_addresses_hits_the_account_limit_and_the_owner_still_gets
     }
 }
 
-/// Cuts the test's database off as a stopped server would, without touching anyone else's.
-async fn database_allowed(db: &gewebe_testkit::TestDb, allowed: bool) {
-    use sqlx::Executor;
-    let env = gewebe_testkit::TestEnv::from_env();
-    let mut admin = PgConnection::connect(&env.pg_admin_url).await.unwrap();
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS {allowed}",
-            db.name
-        )))
-        .await
-        .unwrap();
-    if !allowed {
-        sqlx::query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = $1 AND pid <> pg_backend_pid()",
-        )
-        .bind(&db.name)
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    }
-}
-
 /// An owner who keeps retrying the right password while the database is down is not locked out
 /// once it is back: attempts whose password was never judged are refunded.
 #[tokio::test]
@@ -198,7 +174,7 @@ async fn retries_through_a_database_outage_do_not_lock_the_owner_out() {
     let api = Api::new(server);
     api.register("outage@example.org", PASSWORD, "Outage").await;
     let ip = "198.51.100.77";
-    database_allowed(&db, false).await;
+    gewebe_testkit::database_available(&db, false).await;
     for attempt in 1..=8 {
         let r = api.login_from("outage@example.org", PASSWORD, ip).await;
         assert!(
@@ -208,7 +184,7 @@ async fn retries_through_a_database_outage_do_not_lock_the_owner_out() {
             r.body
         );
     }
-    database_allowed(&db, true).await;
+    gewebe_testkit::database_available(&db, true).await;
     // PgBouncer retries a refused server login after `server_login_retry` (15 s by default).
     let deadline = std::time::Instant::now() + Duration::from_secs(40);
     loop {

@@ -308,9 +308,12 @@ pub async fn update(
     }
     validate::finish(errors)?;
 
-    // Whether this is the caller's own home decides if auth must be asked first, outside the
-    // transaction below (which reads owner and kind again; a node's kind never changes).
-    let current = {
+    // Only a move of the caller's own home places it under the radius: then auth is asked first,
+    // outside the transaction below (which reads owner and kind again; a node's kind never
+    // changes). Every other change skips the extra read.
+    let current = if req.location.is_none() {
+        0
+    } else {
         let mut tx = app.db.begin().await?;
         let found = store::owner_and_kind(&mut tx, id).await?;
         tx.commit().await?;

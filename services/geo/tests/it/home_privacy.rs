@@ -36,6 +36,20 @@ async fn auth_event(geo: &Geo, event_type: &str, account_id: Uuid) -> Envelope {
     Envelope::from_slice(&payload).unwrap()
 }
 
+/// The owner changes their privacy settings in auth (`PATCH /auth/me`); returns the account.
+async fn set_privacy(geo: &Geo, token: &str, body: Value) -> Value {
+    let resp = geo
+        .http
+        .patch(geo.auth.url("/auth/me"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
 /// The outbox rows (payloads) of node events about `node`.
 async fn node_events(geo: &Geo, node: &str) -> Vec<Value> {
     let rows: Vec<Vec<u8>> = sqlx::query_scalar(
@@ -56,15 +70,7 @@ async fn a_home_waits_until_geo_knows_the_owners_latest_settings() {
     let a = gewebe_testkit::account(&geo.http, &geo.auth.url("")).await;
     // The owner chooses a radius in auth. Its `account.updated` sits in auth's outbox: no relay
     // runs here, as when the relay lags, NATS is down or the event is stuck.
-    let resp = geo
-        .http
-        .patch(geo.auth.url("/auth/me"))
-        .bearer_auth(&a.token)
-        .json(&json!({"privacy": {"fuzz_radius_m": 2000}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    set_privacy(&geo, &a.token, json!({"privacy": {"fuzz_radius_m": 2000}})).await;
     let ada = User {
         id: a.id,
         token: gewebe_testkit::login(&geo.http, &geo.auth.url(""), &a.email, &a.password).await,
@@ -127,16 +133,7 @@ async fn a_home_placed_with_a_token_from_before_the_settings_change_waits_for_th
         id: a.id,
         token: a.token.clone(),
     };
-    let resp = geo
-        .http
-        .patch(geo.auth.url("/auth/me"))
-        .bearer_auth(&a.token)
-        .json(&json!({"privacy": {"fuzz_radius_m": 2000}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let me: Value = resp.json().await.unwrap();
+    let me = set_privacy(&geo, &a.token, json!({"privacy": {"fuzz_radius_m": 2000}})).await;
     assert!(me["privacy"]["version"].as_i64().unwrap() > 0, "{me}");
 
     let (status, _, body) = geo
@@ -478,15 +475,7 @@ async fn the_token_names_the_version_of_the_last_privacy_event_and_nothing_else(
 async fn a_node_waits_until_geo_knows_its_owner_chose_role_without_name() {
     let geo = spawn_consuming().await;
     let a = gewebe_testkit::account(&geo.http, &geo.auth.url("")).await;
-    let resp = geo
-        .http
-        .patch(geo.auth.url("/auth/me"))
-        .bearer_auth(&a.token)
-        .json(&json!({"privacy": {"ron": true}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    set_privacy(&geo, &a.token, json!({"privacy": {"ron": true}})).await;
     let ada = User {
         id: a.id,
         token: gewebe_testkit::login(&geo.http, &geo.auth.url(""), &a.email, &a.password).await,
@@ -537,15 +526,7 @@ async fn changes_wait_until_geo_knows_their_author_chose_role_without_name() {
     let place = geo.node(&before, "place", "Werkstatt", 47.0, 8.0).await;
     let other = geo.node(&before, "idea", "Idee", 47.01, 8.01).await;
     let path = format!("/geo/nodes/{}", place["id"].as_str().unwrap());
-    let resp = geo
-        .http
-        .patch(geo.auth.url("/auth/me"))
-        .bearer_auth(&a.token)
-        .json(&json!({"privacy": {"ron": true}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    set_privacy(&geo, &a.token, json!({"privacy": {"ron": true}})).await;
     let ada = User {
         id: a.id,
         token: gewebe_testkit::login(&geo.http, &geo.auth.url(""), &a.email, &a.password).await,
@@ -673,15 +654,7 @@ async fn announcing_privacy_again_repairs_a_home_whose_settings_event_was_lost()
         EXACT,
         "radius 0 then: {public}"
     );
-    let resp = geo
-        .http
-        .patch(geo.auth.url("/auth/me"))
-        .bearer_auth(&a.token)
-        .json(&json!({"privacy": {"fuzz_radius_m": 2000}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    set_privacy(&geo, &a.token, json!({"privacy": {"fuzz_radius_m": 2000}})).await;
     // Its account.updated is lost: nothing delivers it.
 
     let db = gewebe_platform::db::Db::connect_lazy(

@@ -4,38 +4,11 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use gewebe_events::{Envelope, types::AccountForgotten};
-use sqlx::{Connection, Executor};
 
 use crate::accounts::{create_home, publish, spawn_consuming};
 
 /// As long as the issue's drill: far past the old consumer's five deliveries (about 11 s).
 const OUTAGE: Duration = Duration::from_secs(60);
-
-/// Cuts the test database off as a stopped server would (every session ended, no new ones),
-/// without touching the PostgreSQL other tests run on.
-async fn database_down(name: &str, down: bool) {
-    let env = gewebe_testkit::TestEnv::from_env();
-    let mut admin = sqlx::PgConnection::connect(&env.pg_admin_url)
-        .await
-        .unwrap();
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {}",
-            !down
-        )))
-        .await
-        .unwrap();
-    if down {
-        sqlx::query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = $1 AND pid <> pg_backend_pid()",
-        )
-        .bind(name)
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    }
-}
 
 #[tokio::test]
 async fn forgets_that_arrive_while_postgres_is_down_are_all_applied_after_it_returns() {
@@ -54,7 +27,7 @@ async fn forgets_that_arrive_while_postgres_is_down_are_all_applied_after_it_ret
         .await
         .unwrap();
 
-    database_down(&geo.db.name, true).await;
+    gewebe_testkit::database_available(&geo.db, false).await;
     let started = Instant::now();
     for (user, _) in &people {
         let forgotten = Envelope::new(
@@ -85,7 +58,7 @@ async fn forgets_that_arrive_while_postgres_is_down_are_all_applied_after_it_ret
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     assert!(paused, "readiness never reported the paused consumer");
-    database_down(&geo.db.name, false).await;
+    gewebe_testkit::database_available(&geo.db, true).await;
 
     // PgBouncer retries a failed server login after `server_login_retry` (15 s by default).
     let deadline = Instant::now() + Duration::from_secs(60);
