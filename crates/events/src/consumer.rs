@@ -123,6 +123,32 @@ impl ConsumerHealth {
     }
 }
 
+/// [`run`] for a service's lifetime: when the consumer stops with an error (the stream does not
+/// exist yet — the relay creates it — or NATS is away), it is set up again two seconds later, until
+/// shutdown.
+pub async fn run_until_shutdown<H, Fut>(
+    jetstream: &jetstream::Context,
+    config: &ConsumerConfig,
+    shutdown: &gewebe_platform::Shutdown,
+    handler: H,
+) where
+    H: Fn(Envelope) -> Fut,
+    Fut: Future<Output = Result<(), HandlerError>>,
+{
+    loop {
+        match run(jetstream, config, shutdown.token(), &handler).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, durable = %config.durable, "consumer stopped; retrying");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
 /// Consumes until `shutdown` is cancelled. Returns after the in-flight event is settled.
 pub async fn run<H, Fut>(
     jetstream: &jetstream::Context,

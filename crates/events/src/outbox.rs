@@ -60,6 +60,17 @@ pub fn sql_for(template: &str, schema: &str) -> Result<String, OutboxError> {
     Ok(template.replace("__SCHEMA__", schema))
 }
 
+/// Everything a service's `migrate` applies, in order: its own migrations, then its outbox.
+pub fn with_outbox(own: Migrator, schema: &str) -> Result<Vec<Migrator>, OutboxError> {
+    Ok(vec![own, migrator(schema)?])
+}
+
+impl From<OutboxError> for gewebe_platform::StartError {
+    fn from(e: OutboxError) -> Self {
+        Self::service("outbox", e)
+    }
+}
+
 /// The outbox tables of `schema`, as migrations kept in `<schema>._outbox_migrations` (apart from
 /// the service's own, so both evolve independently). Run with `Db::migrate` after the service's own.
 pub fn migrator(schema: &str) -> Result<Migrator, OutboxError> {

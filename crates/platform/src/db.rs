@@ -222,3 +222,14 @@ pub fn describe(e: sqlx::Error) -> String {
         other => other.to_string(),
     }
 }
+
+/// The text of `<crate>/sql/<name>.sql`, compiled in. Every query of a service lives in such a file
+/// (the fleet's SQL convention): it reads as SQL, with an editor's highlighting, and each service's
+/// test suite prepares every file against its migrated schema, so a renamed column fails the suite
+/// rather than a user's request (`gewebe_testkit::sql`).
+#[macro_export]
+macro_rules! sql {
+    ($name:literal) => {
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/sql/", $name, ".sql"))
+    };
+}

@@ -1,8 +1,10 @@
 //! What every gewebe service shares, so that a service crate holds only its own domain.
 //!
-//! A service's `lib.rs` builds its `App`, asks [`http::Server::bind`] for a listener and hands its
-//! feature routers to [`http::Server::new`]; everything else (request ids, problem+json errors,
-//! limits, load shedding, metrics, health, graceful shutdown) comes from here.
+//! A service's `main.rs` is [`main_loop::main`] over its subcommands; its `lib.rs` has a `build()`
+//! that binds with [`Startup::bind`], builds its `App` behind an [`AppState`], starts its background
+//! work on the [`Shutdown`] signal, and hands its routers and readiness checks to
+//! [`Startup::serve`]. Everything else (request ids, problem+json errors, limits, load shedding,
+//! metrics, health, graceful shutdown) comes from here.
 
 pub mod auth;
 pub mod config;
@@ -12,11 +14,13 @@ pub mod main_loop;
 pub mod nats;
 pub mod redis;
 pub mod shutdown;
+pub mod startup;
 pub mod telemetry;
 
 pub use config::{ConfigError, Env};
 pub use http::problem::{FieldError, Problem};
 pub use shutdown::Shutdown;
+pub use startup::{AppState, StartError, Startup};
 
 /// An HTTP client for service-to-service calls: rustls (ring), short timeouts.
 pub fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, reqwest::Error> {

@@ -44,6 +44,27 @@ impl Shutdown {
         self.tracker.spawn(task)
     }
 
+    /// Runs `task` now and then every `period` until shutdown, as a tracked task. A run that
+    /// overruns the period delays the next one instead of bunching ticks up; a run in progress when
+    /// shutdown starts is finished (the drain waits for it).
+    pub fn every<F, Fut>(&self, period: Duration, mut task: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let stop = self.clone();
+        self.spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => task().await,
+                    () = stop.cancelled() => break,
+                }
+            }
+        });
+    }
+
     /// Waits for tracked tasks; returns how many were still running when `deadline` passed.
     pub async fn drain_tasks(&self, deadline: Duration) -> usize {
         self.tracker.close();

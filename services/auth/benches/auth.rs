@@ -62,6 +62,11 @@ async fn spawn_auth() -> (RunningServer, gewebe_testkit::TestDb) {
             loki_url: None,
             otlp_endpoint: None,
         },
+        jwt: gewebe_platform::auth::JwtConfig::for_issuer_from_env(
+            &gewebe_platform::Env::from_pairs(Vec::<(String, String)>::new()),
+        )
+        .unwrap(),
+
         keys: KeysConfig::from_env(&Env::from_pairs([("AUTH_KEK", KEK)])).unwrap(),
         accounts,
         throttle: ThrottleConfig::from_env(&none).unwrap(),

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use gewebe_platform::{
-    ConfigError, Env, db::DbConfig, http::HttpConfig, redis::RedisConfig,
-    telemetry::TelemetryConfig,
+    ConfigError, Env, auth::JwtConfig, db::DbConfig, http::HttpConfig, main_loop::ServiceConfig,
+    redis::RedisConfig, telemetry::TelemetryConfig,
 };
 
 pub const SERVICE: &str = "gewebe-auth";
@@ -16,6 +16,9 @@ pub struct Config {
     pub db: DbConfig,
     pub redis: RedisConfig,
     pub telemetry: TelemetryConfig,
+    /// The tokens auth issues and verifies (`JWT_ISSUER`, `JWT_AUDIENCE`, ...); `JWKS_URL`
+    /// defaults to auth's own JWKS route (see [`JwtConfig::for_issuer_from_env`]).
+    pub jwt: JwtConfig,
     pub keys: KeysConfig,
     pub accounts: AccountsConfig,
     pub throttle: ThrottleConfig,
@@ -137,8 +140,6 @@ pub struct AccountsConfig {
     /// `AUTH_REFRESH_GRACE_SECS` — a concurrent refresh within this window gets the same successor
     /// instead of revoking the session (default 10, at most 10).
     pub refresh_grace: Duration,
-    /// `JWKS_URL` — where this service verifies its own tokens (default: its own JWKS route).
-    pub jwks_url: Option<String>,
     /// `AUTH_HASH_CONCURRENCY` — argon2 hashes running at once (default 2 × the cores); beyond it
     /// logins and registrations get `503 overloaded` at once.
     pub hash_concurrency: usize,
@@ -158,7 +159,6 @@ impl AccountsConfig {
                 900,
                 60..=86_400,
             )?),
-            jwks_url: env.raw("JWKS_URL"),
             refresh_ttl: Duration::from_secs(
                 86_400 * env.in_range("AUTH_REFRESH_TTL_DAYS", 30, 1..=365)?,
             ),
@@ -196,9 +196,6 @@ pub struct KeysConfig {
     pub rotate_after: Duration,
     /// `AUTH_KEY_OVERLAP_DAYS` — a superseded key stays in the JWKS this long (default 14).
     pub overlap: Duration,
-    /// `JWT_ISSUER` (default `gewebe-auth`) and `JWT_AUDIENCE` (default `gewebe`).
-    pub issuer: String,
-    pub audience: String,
 }
 
 impl KeysConfig {
@@ -211,23 +208,22 @@ impl KeysConfig {
             overlap: Duration::from_secs(
                 86_400 * env.in_range("AUTH_KEY_OVERLAP_DAYS", 14, 1..=365)?,
             ),
-            issuer: env
-                .raw("JWT_ISSUER")
-                .unwrap_or_else(|| "gewebe-auth".to_owned()),
-            audience: env
-                .raw("JWT_AUDIENCE")
-                .unwrap_or_else(|| "gewebe".to_owned()),
         })
     }
 }
 
-impl Config {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+impl ServiceConfig for Config {
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             telemetry: TelemetryConfig::from_env(env, SERVICE)?,
             http: HttpConfig::from_env(env, DEFAULT_PORT)?,
             db: DbConfig::from_env(env)?,
             redis: RedisConfig::from_env(env)?,
+            jwt: JwtConfig::for_issuer_from_env(env)?,
             keys: KeysConfig::from_env(env)?,
             accounts: AccountsConfig::from_env(env)?,
             throttle: ThrottleConfig::from_env(env)?,

@@ -7,25 +7,21 @@ use std::time::Duration;
 use gewebe_platform::{Shutdown, db::Db};
 use time::OffsetDateTime;
 
-use crate::{accounts::failures, config::Config};
+use crate::{AppState, accounts::failures};
 
 /// Windows written per transaction: keeps the audit head's lock short.
 const FLUSH_BATCH: i64 = 500;
 
-pub fn spawn(db: Db, config: &Config, shutdown: &Shutdown) {
-    let interval = config.accounts.housekeeping_interval;
-    let grace = config.accounts.refresh_grace;
-    let window = config.throttle.audit_window;
-    let stop = shutdown.clone();
-    shutdown.spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => if let Err(e) = run_once(&db, grace, window).await {
-                    tracing::warn!(error = %e, "housekeeping failed; retrying at the next tick");
-                },
-                () = stop.cancelled() => break,
+/// Runs [`run_once`] every `AUTH_HOUSEKEEPING_INTERVAL_SECS` until shutdown.
+pub fn spawn(app: &AppState, shutdown: &Shutdown) {
+    let db = app.db.clone();
+    let grace = app.config.accounts.refresh_grace;
+    let window = app.config.throttle.audit_window;
+    shutdown.every(app.config.accounts.housekeeping_interval, move || {
+        let db = db.clone();
+        async move {
+            if let Err(e) = run_once(&db, grace, window).await {
+                tracing::warn!(error = %e, "housekeeping failed; retrying at the next tick");
             }
         }
     });

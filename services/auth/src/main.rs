@@ -1,20 +1,18 @@
-//! The `gewebe-auth` binary: `serve` (default), `migrate`, `keys rotate`, `audit verify` and
-//! `roles set` (for the first admin).
+//! The `gewebe-auth` binary: `serve` (default), `migrate`, `keys rotate`, `audit verify|anchor|
+//! anchor-key`, `accounts forget|announce-privacy` and `roles set` (for the first admin).
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use gewebe_auth::Config;
-use gewebe_platform::{Env, Shutdown, config::exit_on_error, db::Db, main_loop};
+use gewebe_platform::{
+    db::Db,
+    main_loop::{self, Binary, CommandResult},
+};
 
-#[derive(Parser)]
-#[command(
-    name = "gewebe-auth",
-    version,
-    about = "gewebe's account and token service"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
+const BINARY: Binary = Binary {
+    name: "gewebe-auth",
+    about: "gewebe's account and token service",
+    version: env!("CARGO_PKG_VERSION"),
+};
 
 #[derive(Subcommand)]
 enum Command {
@@ -94,14 +92,10 @@ enum KeysAction {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    // Configuration first, before any thread starts: a bad variable ends the process in one line.
-    let config = exit_on_error(Config::from_env(&Env::from_process()));
-    let telemetry = config.telemetry.clone();
-    main_loop::run(&telemetry, async move {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(config).await,
-            Command::Migrate => migrate(&config).await,
+    main_loop::main(&BINARY, |command, config: Config| async move {
+        match command.unwrap_or(Command::Serve) {
+            Command::Serve => main_loop::serve(config, gewebe_auth::build).await,
+            Command::Migrate => main_loop::migrate(&db(&config)?, &gewebe_auth::migrators()?).await,
             Command::Keys {
                 action: KeysAction::Rotate,
             } => rotate(&config).await,
@@ -137,36 +131,21 @@ fn main() -> std::process::ExitCode {
     })
 }
 
-async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let shutdown = Shutdown::new();
-    shutdown.trigger_on_signals();
-    let server = gewebe_auth::build(config, shutdown).await?;
-    server.run().await?;
-    Ok(())
+/// A direct-or-pooled handle for one operator command.
+fn db(config: &Config) -> Result<Db, sqlx::Error> {
+    Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)
 }
 
-async fn migrate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
-    for migrator in gewebe_auth::migrators()? {
-        db.migrate(&migrator).await?;
-    }
-    tracing::info!("migrations applied");
-    Ok(())
-}
-
-async fn rotate(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
+async fn rotate(config: &Config) -> CommandResult {
+    let db = db(config)?;
     let kid = gewebe_auth::key_store(&db, config).rotate().await?;
     tracing::info!(%kid, "new signing key is current");
     Ok(())
 }
 
-async fn verify(
-    config: &Config,
-    anchor: Option<std::path::PathBuf>,
-) -> Result<(), Box<dyn std::error::Error>> {
+async fn verify(config: &Config, anchor: Option<std::path::PathBuf>) -> CommandResult {
     use gewebe_auth::audit::anchor;
-    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
+    let db = db(config)?;
     let path = anchor.or_else(|| config.audit.anchor_path.clone());
     let anchored = match &path {
         Some(path) => anchor::latest(path, &anchor::key(&config.keys.kek).verifying_key())
@@ -202,15 +181,12 @@ async fn verify(
     }
 }
 
-async fn anchor_now(
-    config: &Config,
-    anchor: Option<std::path::PathBuf>,
-) -> Result<(), Box<dyn std::error::Error>> {
+async fn anchor_now(config: &Config, anchor: Option<std::path::PathBuf>) -> CommandResult {
     use gewebe_auth::audit::anchor;
     let path = anchor
         .or_else(|| config.audit.anchor_path.clone())
         .ok_or("no anchor file: pass --anchor or set AUTH_AUDIT_ANCHOR_PATH")?;
-    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
+    let db = db(config)?;
     let mut tx = db.begin().await?;
     let head = anchor::head(&mut tx).await?;
     tx.commit().await?;
@@ -219,12 +195,8 @@ async fn anchor_now(
     Ok(())
 }
 
-async fn set_roles(
-    config: &Config,
-    account_id: uuid::Uuid,
-    roles: &[String],
-) -> Result<(), Box<dyn std::error::Error>> {
-    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
+async fn set_roles(config: &Config, account_id: uuid::Uuid, roles: &[String]) -> CommandResult {
+    let db = db(config)?;
     let roles = gewebe_auth::admin::normalise_roles(roles)
         .map_err(|_| format!("unknown role in {roles:?}; roles are user, moderator, admin"))?;
     let mut tx = db.begin().await?;
@@ -234,20 +206,16 @@ async fn set_roles(
     Ok(())
 }
 
-async fn announce_privacy(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
+async fn announce_privacy(config: &Config) -> CommandResult {
+    let db = db(config)?;
     let outbox = gewebe_events::outbox::Outbox::new(gewebe_auth::SCHEMA, db.pool().clone())?;
     let announced = gewebe_auth::accounts::announce_privacy(&db, &outbox).await?;
     tracing::info!(announced, "privacy settings announced");
     Ok(())
 }
 
-async fn forget(
-    config: &Config,
-    account_id: uuid::Uuid,
-    operator: uuid::Uuid,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let db = Db::connect_lazy(&config.db, gewebe_auth::config::SERVICE)?;
+async fn forget(config: &Config, account_id: uuid::Uuid, operator: uuid::Uuid) -> CommandResult {
+    let db = db(config)?;
     let outbox = gewebe_events::outbox::Outbox::new(gewebe_auth::SCHEMA, db.pool().clone())?;
     let mut tx = db.begin().await?;
     gewebe_auth::accounts::forget_account(&mut tx, &outbox, account_id, operator)

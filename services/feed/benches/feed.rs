@@ -28,6 +28,7 @@ use std::{
 
 use futures::{SinkExt, StreamExt};
 use gewebe_events::{Envelope, Location, types::NodeCreated};
+use gewebe_platform::main_loop::ServiceConfig as _;
 use gewebe_platform::{Env, Shutdown};
 use gewebe_testkit::load::percentile;
 use serde_json::json;
@@ -810,6 +811,11 @@ async fn serve_writers() {
             db: pool.clone(),
             redis,
             telemetry: telemetry("gewebe-auth"),
+            jwt: gewebe_platform::auth::JwtConfig::for_issuer_from_env(
+                &gewebe_platform::Env::from_pairs(Vec::<(String, String)>::new()),
+            )
+            .unwrap(),
+
             keys: gewebe_auth::config::KeysConfig::from_env(&Env::from_pairs([(
                 "AUTH_KEK",
                 "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=",

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use gewebe_platform::{
-    ConfigError, Env, auth::JwtConfig, http::HttpConfig, nats::NatsConfig, redis::RedisConfig,
-    telemetry::TelemetryConfig,
+    ConfigError, Env, auth::JwtConfig, http::HttpConfig, main_loop::ServiceConfig,
+    nats::NatsConfig, redis::RedisConfig, telemetry::TelemetryConfig,
 };
 
 pub const SERVICE: &str = "gewebe-feed";
@@ -78,8 +78,12 @@ impl FeedConfig {
     }
 }
 
-impl Config {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+impl ServiceConfig for Config {
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             telemetry: TelemetryConfig::from_env(env, SERVICE)?,
             http: HttpConfig::from_env(env, DEFAULT_PORT)?,

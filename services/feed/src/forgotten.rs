@@ -165,38 +165,22 @@ pub async fn refresh(app: AppState, shutdown: Shutdown) {
 
 /// Consumes `account.forgotten` until shutdown; retries the setup while the stream does not
 /// exist yet (the relay creates it) or NATS is away.
-pub async fn consume(
-    app: AppState,
-    jetstream: async_nats::jetstream::Context,
-    prefix: String,
-    health: ConsumerHealth,
-    shutdown: Shutdown,
-) {
+pub async fn consume(app: AppState, health: ConsumerHealth, shutdown: Shutdown) {
     // A forget is never dead-lettered because Redis was away: the consumer pauses and retries it
     // (and `health` turns readiness red) until Redis takes it.
-    let mut config = ConsumerConfig::new(&prefix, DURABLE, &[AccountForgotten::TYPE]);
+    let mut config =
+        ConsumerConfig::new(&app.nats.subject_prefix, DURABLE, &[AccountForgotten::TYPE]);
     config.health = health;
-    loop {
-        let handler = |envelope: Envelope| {
-            let app = app.clone();
-            async move {
-                let e = envelope.decode::<AccountForgotten>()?;
-                record(&app, e.account_id)
-                    .await
-                    .map_err(|e| -> HandlerError { Box::new(e) })
-            }
-        };
-        match consumer::run(&jetstream, &config, shutdown.token(), handler).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, durable = DURABLE, "forget consumer stopped; retrying")
-            }
+    let handler = |envelope: Envelope| {
+        let app = app.clone();
+        async move {
+            let e = envelope.decode::<AccountForgotten>()?;
+            record(&app, e.account_id)
+                .await
+                .map_err(|e| -> HandlerError { Box::new(e) })
         }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(2)) => {}
-            () = shutdown.cancelled() => return,
-        }
-    }
+    };
+    consumer::run_until_shutdown(&app.nats.jetstream, &config, &shutdown, handler).await;
 }
 
 #[cfg(test)]

@@ -17,18 +17,16 @@ pub mod pump;
 pub mod stream;
 pub mod tickets;
 
-use std::{ops::Deref, sync::Arc};
+use std::sync::Arc;
 
 use axum::Router;
 use gewebe_platform::{
-    Shutdown,
-    auth::JwtVerifier,
-    http::{MetricsRegistry, Readiness, Server},
-    nats::Nats,
-    redis::Redis,
+    Shutdown, StartError, Startup, auth::JwtVerifier, http::Server, nats::Nats, redis::Redis,
 };
 
 pub use config::Config;
+
+pub type AppState = gewebe_platform::AppState<App>;
 
 pub struct App {
     pub nats: Nats,
@@ -47,42 +45,20 @@ pub struct App {
     pub config: Config,
 }
 
-impl axum::extract::FromRef<AppState> for JwtVerifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
+impl AsRef<JwtVerifier> for App {
+    fn as_ref(&self) -> &JwtVerifier {
+        &self.verifier
     }
 }
 
-#[derive(Clone)]
-pub struct AppState(pub Arc<App>);
-
-impl Deref for AppState {
-    type Target = App;
-    fn deref(&self) -> &App {
-        &self.0
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("NATS: {0}")]
-    Nats(#[from] async_nats::ConnectError),
-    #[error("redis settings: {0}")]
-    Redis(#[from] gewebe_platform::redis::RedisError),
-    #[error("binding the listener: {0}")]
-    Bind(#[from] std::io::Error),
-    #[error("JWKS client: {0}")]
-    Http(String),
-}
-
+/// Binds, connects, starts the hub and the forget consumer, and returns the server; `run()` it.
 pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartError> {
+    let start = Startup::bind(&config.http, shutdown).await?;
     let nats = Nats::connect(&config.nats, config::SERVICE).await?;
     let redis = Redis::connect(&config.redis).await?;
-    let verifier =
-        JwtVerifier::new(config.jwt.clone()).map_err(|e| StartError::Http(e.to_string()))?;
-    let registry = MetricsRegistry::new();
+    let verifier = JwtVerifier::new(config.jwt.clone())?;
     let forgotten = Arc::new(forgotten::Forgotten::new(config.feed.replay_horizon));
-    let state = AppState(Arc::new(App {
+    let state = AppState::new(App {
         nats,
         redis,
         verifier,
@@ -91,10 +67,11 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         accounts: Arc::default(),
         addresses: Arc::default(),
         forgotten,
-        metrics: metrics::FeedMetrics::register(&registry),
-        shutdown: shutdown.clone(),
+        metrics: metrics::FeedMetrics::register(&start.registry),
+        shutdown: start.shutdown.clone(),
         config,
-    }));
+    });
+    let shutdown = &start.shutdown;
     {
         let (app, stop) = (state.clone(), shutdown.clone());
         let js = state.nats.jetstream.clone();
@@ -109,44 +86,15 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
     let consumer = gewebe_events::consumer::ConsumerHealth::default();
     shutdown.spawn(forgotten::consume(
         state.clone(),
-        state.nats.jetstream.clone(),
-        state.nats.subject_prefix.clone(),
         consumer.clone(),
         shutdown.clone(),
     ));
-    let readiness = Readiness::new(state.config.http.ready_timeout, shutdown.clone())
-        .check("consumer", move || {
-            let consumer = consumer.clone();
-            async move { consumer.check() }
-        })
-        .check("nats", {
-            let nats = state.nats.clone();
-            move || {
-                let nats = nats.clone();
-                async move { nats.check().await }
-            }
-        })
-        .check("redis", {
-            let redis = state.redis.clone();
-            move || {
-                let redis = redis.clone();
-                async move { redis.check().await }
-            }
-        });
-    let listener = Server::bind(state.config.http.bind).await?;
-    let router = gewebe_platform::http::stack_with_streams(
-        router(state.clone()),
-        streams(state.clone()),
-        &state.config.http,
-        readiness,
-        registry,
-    );
-    Ok(Server::new(
-        listener,
-        router,
-        shutdown,
-        state.config.http.shutdown_deadline,
-    ))
+    let readiness = start
+        .readiness()
+        .flag("consumer", move || consumer.check())
+        .nats(&state.nats)
+        .redis(&state.redis);
+    Ok(start.serve_with_streams(router(state.clone()), streams(state), readiness))
 }
 
 /// The requests that end: tickets and the OpenAPI document.

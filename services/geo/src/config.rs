@@ -3,8 +3,8 @@
 use std::{sync::Arc, time::Duration};
 
 use gewebe_platform::{
-    ConfigError, Env, auth::JwtConfig, db::DbConfig, http::HttpConfig, nats::NatsConfig,
-    telemetry::TelemetryConfig,
+    ConfigError, Env, auth::JwtConfig, db::DbConfig, http::HttpConfig, main_loop::ServiceConfig,
+    nats::NatsConfig, telemetry::TelemetryConfig,
 };
 use secrecy::SecretBox;
 
@@ -95,8 +95,12 @@ impl GeoConfig {
     }
 }
 
-impl Config {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+impl ServiceConfig for Config {
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let jwt = JwtConfig::from_env(env)?;
         let geo = GeoConfig::from_env(env)?;
         if !geo

@@ -3,7 +3,7 @@
 //! in [`router`].
 
 pub mod access;
-pub mod accounts;
+pub mod account_events;
 pub mod cells;
 pub mod changes;
 pub mod config;
@@ -20,15 +20,15 @@ pub mod privacy;
 pub mod tiles;
 pub mod validate;
 
-use std::{ops::Deref, sync::Arc, time::Duration};
+use std::time::Duration;
 
 use axum::Router;
-use gewebe_events::consumer::ConsumerHealth;
+use gewebe_events::{consumer::ConsumerHealth, outbox::Outbox};
 use gewebe_platform::{
-    Shutdown,
+    Shutdown, StartError, Startup,
     auth::JwtVerifier,
     db::{Db, schema_migrator},
-    http::{MetricsRegistry, Readiness, Server},
+    http::{MetricsRegistry, Server},
     nats::Nats,
 };
 use sqlx::migrate::Migrator;
@@ -38,11 +38,13 @@ pub use config::Config;
 /// The schema gewebe-geo owns.
 pub const SCHEMA: &str = "geo";
 
+pub type AppState = gewebe_platform::AppState<App>;
+
 /// Everything a handler may need, built once at start-up.
 pub struct App {
     pub db: Db,
     pub nats: Nats,
-    pub outbox: gewebe_events::outbox::Outbox,
+    pub outbox: Outbox,
     pub verifier: JwtVerifier,
     pub tiles: tiles::TileCache,
     pub metrics: metrics::GeoMetrics,
@@ -53,51 +55,22 @@ pub struct App {
     pub config: Config,
 }
 
-impl axum::extract::FromRef<AppState> for JwtVerifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
+impl AsRef<JwtVerifier> for App {
+    fn as_ref(&self) -> &JwtVerifier {
+        &self.verifier
     }
-}
-
-/// Cheap-to-clone handle on [`App`], the state of every router.
-#[derive(Clone)]
-pub struct AppState(pub Arc<App>);
-
-impl Deref for AppState {
-    type Target = App;
-    fn deref(&self) -> &App {
-        &self.0
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("database settings: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error(transparent)]
-    PostGis(#[from] postgis::PostGisError),
-    #[error("NATS: {0}")]
-    Nats(#[from] async_nats::ConnectError),
-    #[error("binding the listener: {0}")]
-    Bind(#[from] std::io::Error),
-    #[error("outbox: {0}")]
-    Outbox(#[from] gewebe_events::outbox::OutboxError),
-    #[error("JWKS client: {0}")]
-    Http(String),
-}
-
-/// The migrations, kept in the `geo` schema.
-pub fn migrator() -> Migrator {
-    schema_migrator(sqlx::migrate!("./migrations"), SCHEMA)
 }
 
 /// Everything `migrate` applies, in order: the service's own tables, then its outbox.
 pub fn migrators() -> Result<Vec<Migrator>, gewebe_events::outbox::OutboxError> {
-    Ok(vec![migrator(), gewebe_events::outbox::migrator(SCHEMA)?])
+    let own = schema_migrator(sqlx::migrate!("./migrations"), SCHEMA);
+    gewebe_events::outbox::with_outbox(own, SCHEMA)
 }
 
-/// Connects, checks PostGIS, binds and returns the server; `run()` it.
+/// Binds, connects, checks PostGIS, starts the account consumer and the tile-log folding, and
+/// returns the server; `run()` it.
 pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartError> {
+    let start = Startup::bind(&config.http, shutdown).await?;
     let db = Db::connect_lazy(&config.db, config::SERVICE)?;
     match postgis::check(&db).await {
         Ok(version) => tracing::info!(postgis = %version, "PostGIS found"),
@@ -106,48 +79,26 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         Err(postgis::PostGisError::Unreachable(e)) => {
             tracing::warn!(error = %e, "could not check PostGIS at start-up");
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(StartError::service("PostGIS", e)),
     }
-    let registry = MetricsRegistry::new();
-    let state = state_with(db, config, &registry).await?;
-
+    let state = state_with(db, config, &start.registry).await?;
     let consumer = ConsumerHealth::default();
-    let readiness = Readiness::new(state.config.http.ready_timeout, shutdown.clone())
-        .check("consumer", {
-            let consumer = consumer.clone();
-            move || {
-                let consumer = consumer.clone();
-                async move { consumer.check() }
-            }
-        })
-        .check("postgres", {
-            let db = state.db.clone();
-            move || {
-                let db = db.clone();
-                async move { db.check_schema(SCHEMA).await }
-            }
-        })
-        .check("nats", {
-            let nats = state.nats.clone();
-            move || {
-                let nats = nats.clone();
-                async move { nats.check().await }
-            }
-        });
-    spawn_tasks(&state, &shutdown, consumer);
-    let listener = Server::bind(state.config.http.bind).await?;
-    let router = gewebe_platform::http::stack(
-        router(state.clone()),
-        &state.config.http,
-        readiness,
-        registry,
-    );
-    Ok(Server::new(
-        listener,
-        router,
-        shutdown,
-        state.config.http.shutdown_deadline,
-    ))
+    if state.config.geo.consume_account_events {
+        let shutdown = start.shutdown.clone();
+        let run = account_events::run(state.clone(), consumer.clone(), shutdown.clone());
+        shutdown.spawn(run);
+    }
+    let app = state.clone();
+    start.shutdown.every(Duration::from_secs(60), move || {
+        let app = app.clone();
+        async move { fold(&app).await }
+    });
+    let readiness = start
+        .readiness()
+        .flag("consumer", move || consumer.check())
+        .postgres(&state.db, &[SCHEMA])
+        .nats(&state.nats);
+    Ok(start.serve(router(state), readiness))
 }
 
 /// The application state without a server, for operator commands.
@@ -162,17 +113,15 @@ async fn state_with(
     registry: &MetricsRegistry,
 ) -> Result<AppState, StartError> {
     let nats = Nats::connect(&config.nats, config::SERVICE).await?;
-    let verifier =
-        JwtVerifier::new(config.jwt.clone()).map_err(|e| StartError::Http(e.to_string()))?;
-    let outbox = gewebe_events::outbox::Outbox::new(SCHEMA, db.pool().clone())?;
+    let verifier = JwtVerifier::new(config.jwt.clone())?;
+    let outbox = Outbox::new(SCHEMA, db.pool().clone())?;
     let auth_base = config
         .geo
         .auth_base(&config.jwt.jwks_url)
-        .ok_or_else(|| StartError::Http("GEO_AUTH_URL is not set".to_owned()))?;
+        .ok_or_else(|| StartError::service("GEO_AUTH_URL", "is not set"))?;
     // Short: a home write holds its transaction while it asks.
-    let auth_http = gewebe_platform::http_client(Duration::from_secs(2))
-        .map_err(|e| StartError::Http(e.to_string()))?;
-    Ok(AppState(Arc::new(App {
+    let auth_http = gewebe_platform::http_client(Duration::from_secs(2))?;
+    Ok(AppState::new(App {
         db,
         nats,
         outbox,
@@ -183,42 +132,25 @@ async fn state_with(
         metrics: metrics::GeoMetrics::register(registry),
         writes: limit::WriteLimiter::new(config.geo.write_limit),
         config,
-    })))
+    }))
 }
 
-fn spawn_tasks(state: &AppState, shutdown: &Shutdown, consumer: ConsumerHealth) {
-    if state.config.geo.consume_account_events {
-        let (app, stop) = (state.clone(), shutdown.clone());
-        let (js, prefix) = (
-            state.nats.jetstream.clone(),
-            state.nats.subject_prefix.clone(),
-        );
-        shutdown.spawn(accounts::run(app, js, prefix, consumer, stop));
-    }
-    let (app, stop) = (state.clone(), shutdown.clone());
-    shutdown.spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => match fold(&app).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        app.metrics.folded(n);
-                        tracing::info!(folded = n, "tile change log folded into a new epoch");
-                    }
-                    Err(e) => tracing::warn!(error = %e, "folding the tile change log failed"),
-                },
-                () = stop.cancelled() => break,
-            }
+/// Folds the tile change log into a new epoch once its rows are older than the retention.
+async fn fold(app: &AppState) {
+    let folded = async {
+        let mut tx = app.db.begin().await?;
+        let n = changes::fold(&mut tx, app.config.geo.tile_changes_retention).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(n)
+    };
+    match folded.await {
+        Ok(0) => {}
+        Ok(n) => {
+            app.metrics.folded(n);
+            tracing::info!(folded = n, "tile change log folded into a new epoch");
         }
-    });
-}
-
-async fn fold(app: &AppState) -> sqlx::Result<u64> {
-    let mut tx = app.db.begin().await?;
-    let n = changes::fold(&mut tx, app.config.geo.tile_changes_retention).await?;
-    tx.commit().await?;
-    Ok(n)
+        Err(e) => tracing::warn!(error = %e, "folding the tile change log failed"),
+    }
 }
 
 /// All of gewebe-geo's public routes.

@@ -1,21 +1,18 @@
-//! The `gewebe-geo` binary: `serve` (default) and `migrate`.
+//! The `gewebe-geo` binary: `serve` (default), `migrate` and `homes refuzz`.
 
-use clap::{Parser, Subcommand};
 use gewebe_geo::Config;
-use gewebe_platform::{Env, Shutdown, config::exit_on_error, db::Db, main_loop};
+use gewebe_platform::{
+    db::Db,
+    main_loop::{self, Binary},
+};
 
-#[derive(Parser)]
-#[command(
-    name = "gewebe-geo",
-    version,
-    about = "gewebe's map service: nodes, edges, tiles"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
+const BINARY: Binary = Binary {
+    name: "gewebe-geo",
+    about: "gewebe's map service: nodes, edges, tiles",
+    version: env!("CARGO_PKG_VERSION"),
+};
 
-#[derive(Subcommand)]
+#[derive(clap::Subcommand)]
 enum Command {
     /// Serve HTTP (the default).
     Serve,
@@ -29,22 +26,20 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
+#[derive(clap::Subcommand)]
 enum HomesAction {
     Refuzz,
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    // Configuration first, before any thread starts: a bad variable ends the process in one line.
-    let config = exit_on_error(Config::from_env(&Env::from_process()));
-    let telemetry = config.telemetry.clone();
-    main_loop::run(&telemetry, async move {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => {
-                let shutdown = Shutdown::new();
-                shutdown.trigger_on_signals();
-                gewebe_geo::build(config, shutdown).await?.run().await?;
+    main_loop::main(&BINARY, |command, config: Config| async move {
+        match command.unwrap_or(Command::Serve) {
+            Command::Serve => main_loop::serve(config, gewebe_geo::build).await,
+            Command::Migrate => {
+                let db = Db::connect_lazy(&config.db, gewebe_geo::config::SERVICE)?;
+                main_loop::migrate(&db, &gewebe_geo::migrators()?).await?;
+                let version = gewebe_geo::postgis::check(&db).await?;
+                tracing::info!(postgis = %version, "PostGIS found");
                 Ok(())
             }
             Command::Homes {
@@ -53,19 +48,10 @@ fn main() -> std::process::ExitCode {
                 let mut config = config;
                 config.geo.consume_account_events = false;
                 let state = gewebe_geo::state(config).await?;
-                let moved = gewebe_geo::accounts::refuzz_all(&state)
+                let moved = gewebe_geo::account_events::refuzz_all(&state)
                     .await
                     .map_err(|e| e.to_string())?;
                 tracing::info!(moved, "home nodes re-fuzzed under the current key");
-                Ok(())
-            }
-            Command::Migrate => {
-                let db = Db::connect_lazy(&config.db, gewebe_geo::config::SERVICE)?;
-                for migrator in gewebe_geo::migrators()? {
-                    db.migrate(&migrator).await?;
-                }
-                let version = gewebe_geo::postgis::check(&db).await?;
-                tracing::info!(postgis = %version, "migrations applied");
                 Ok(())
             }
         }

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use gewebe_platform::{
-    ConfigError, Env, db::DbConfig, http::HttpConfig, nats::NatsConfig, telemetry::TelemetryConfig,
+    ConfigError, Env, db::DbConfig, http::HttpConfig, main_loop::ServiceConfig, nats::NatsConfig,
+    telemetry::TelemetryConfig,
 };
 
 pub const SERVICE: &str = "gewebe-relay";
@@ -50,8 +51,12 @@ pub struct Config {
     pub relay: RelayConfig,
 }
 
-impl Config {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+impl ServiceConfig for Config {
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.telemetry
+    }
+
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             telemetry: TelemetryConfig::from_env(env, SERVICE)?,
             http: HttpConfig::from_env(env, DEFAULT_PORT)?,

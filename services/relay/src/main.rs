@@ -1,22 +1,19 @@
 //! The `gewebe-relay` binary: `serve` (default), `replay --since <RFC 3339>`, `provision`.
 
-use clap::{Parser, Subcommand};
-use gewebe_platform::{Env, Shutdown, config::exit_on_error, http::MetricsRegistry, main_loop};
-use gewebe_relay::Config;
+use gewebe_platform::{
+    http::MetricsRegistry,
+    main_loop::{self, Binary, CommandResult},
+};
+use gewebe_relay::{Config, Relay};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-#[derive(Parser)]
-#[command(
-    name = "gewebe-relay",
-    version,
-    about = "gewebe's outbox relay to NATS JetStream"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
+const BINARY: Binary = Binary {
+    name: "gewebe-relay",
+    about: "gewebe's outbox relay to NATS JetStream",
+    version: env!("CARGO_PKG_VERSION"),
+};
 
-#[derive(Subcommand)]
+#[derive(clap::Subcommand)]
 enum Command {
     /// Relay committed outbox rows to JetStream (the default).
     Serve,
@@ -36,27 +33,17 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let config = exit_on_error(Config::from_env(&Env::from_process()));
-    let telemetry = config.telemetry.clone();
-    main_loop::run(&telemetry, async move {
-        match cli.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(config).await,
+    main_loop::main(&BINARY, |command, config: Config| async move {
+        match command.unwrap_or(Command::Serve) {
+            Command::Serve => main_loop::serve(config, gewebe_relay::build).await,
             Command::Replay { since } => replay(&config, since).await,
             Command::Provision => provision(&config).await,
         }
     })
 }
 
-async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let shutdown = Shutdown::new();
-    shutdown.trigger_on_signals();
-    gewebe_relay::build(config, shutdown).await?.run().await?;
-    Ok(())
-}
-
-async fn replay(config: &Config, since: OffsetDateTime) -> Result<(), Box<dyn std::error::Error>> {
-    let relay = gewebe_relay::relay(config, &MetricsRegistry::new()).await?;
+async fn replay(config: &Config, since: OffsetDateTime) -> CommandResult {
+    let relay = Relay::connect(config, &MetricsRegistry::new()).await?;
     relay.provision().await?;
     let report = relay.replay(since).await?;
     tracing::info!(
@@ -72,9 +59,9 @@ async fn replay(config: &Config, since: OffsetDateTime) -> Result<(), Box<dyn st
     Ok(())
 }
 
-async fn provision(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
-    let relay = gewebe_relay::relay(config, &MetricsRegistry::new()).await?;
-    gewebe_relay::stream::provision(
+async fn provision(config: &Config) -> CommandResult {
+    let relay = Relay::connect(config, &MetricsRegistry::new()).await?;
+    gewebe_relay::jetstream::provision(
         &relay.nats.jetstream,
         &relay.nats.subject_prefix,
         &config.relay.stream,

@@ -9,7 +9,7 @@ use gewebe_deploy_policy::{
     job::{JobFile, Node, file_arg, text},
     render::{FakeNomad, render},
 };
-use gewebe_platform::Env;
+use gewebe_platform::{Env, main_loop::ServiceConfig as _};
 
 use crate::support::{load, root};
 

@@ -10,7 +10,7 @@ use axum::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::{Problem, Shutdown};
+use crate::{Problem, Shutdown, db::Db, nats::Nats, redis::Redis};
 
 pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type Check = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
@@ -40,6 +40,48 @@ impl Readiness {
         self.checks
             .push((name, Arc::new(move || Box::pin(check()))));
         self
+    }
+
+    /// A check that needs no I/O (a consumer's health flag, say).
+    pub fn flag<F>(self, name: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Result<(), String> + Send + Sync + 'static,
+    {
+        let check = Arc::new(check);
+        self.check(name, move || std::future::ready(check()))
+    }
+
+    /// A pooled round trip to PostgreSQL that also proves each schema is migrated.
+    pub fn postgres(self, db: &Db, schemas: &[&str]) -> Self {
+        let db = db.clone();
+        let schemas: Arc<[String]> = schemas.iter().map(|s| (*s).to_owned()).collect();
+        self.check("postgres", move || {
+            let (db, schemas) = (db.clone(), schemas.clone());
+            async move {
+                for schema in schemas.iter() {
+                    db.check_schema(schema).await?;
+                }
+                Ok(())
+            }
+        })
+    }
+
+    /// The NATS connection is up and answers a round trip.
+    pub fn nats(self, nats: &Nats) -> Self {
+        let nats = nats.clone();
+        self.check("nats", move || {
+            let nats = nats.clone();
+            async move { nats.check().await }
+        })
+    }
+
+    /// Redis (or KeyDB) answers a ping.
+    pub fn redis(self, redis: &Redis) -> Self {
+        let redis = redis.clone();
+        self.check("redis", move || {
+            let redis = redis.clone();
+            async move { redis.check().await }
+        })
     }
 
     /// Runs every check concurrently; returns `(name, Err(reason))` for those that failed.

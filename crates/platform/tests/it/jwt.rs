@@ -11,7 +11,7 @@ use std::{
 use axum::{Json, Router, extract::FromRef, routing::get};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use gewebe_platform::{
-    auth::{Admin, AuthUser, JwtConfig, JwtVerifier, MaybeAuthUser},
+    auth::{Admin, AuthUser, JwtConfig, JwtVerifier},
     http::{HttpConfig, RunningServer},
 };
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -104,22 +104,23 @@ async fn protected(jwks: &Jwks, refresh_min_interval: Duration) -> RunningServer
         leeway_secs: 5,
     })
     .unwrap();
-    let api = Router::new()
-        .route(
-            "/me",
-            get(|user: AuthUser| async move { Json(json!({ "id": user.id })) }),
-        )
-        .route(
-            "/maybe",
-            get(|MaybeAuthUser(user): MaybeAuthUser| async move {
-                Json(json!({ "anonymous": user.is_none() }))
-            }),
-        )
-        .route(
-            "/admin",
-            get(|Admin(user): Admin| async move { Json(json!({ "id": user.id })) }),
-        )
-        .with_state(State { verifier });
+    let api =
+        Router::new()
+            .route(
+                "/me",
+                get(|user: AuthUser| async move { Json(json!({ "id": user.id })) }),
+            )
+            .route(
+                "/maybe",
+                get(|user: Option<AuthUser>| async move {
+                    Json(json!({ "anonymous": user.is_none() }))
+                }),
+            )
+            .route(
+                "/admin",
+                get(|Admin(user): Admin| async move { Json(json!({ "id": user.id })) }),
+            )
+            .with_state(State { verifier });
     serve(api, HttpConfig::local(), None).await
 }
 

@@ -106,53 +106,55 @@ pub fn append(path: &Path, key: &SigningKey, head: &Anchored) -> Result<(), Anch
     Ok(())
 }
 
-/// `serve`: anchors the head every `interval` when it moved. Each instance may write its own file.
-pub fn spawn(
-    db: gewebe_platform::db::Db,
+/// `serve`: when `AUTH_AUDIT_ANCHOR_PATH` is set, anchors the head every
+/// `AUTH_AUDIT_ANCHOR_INTERVAL_SECS` when it moved. Each instance may write its own file.
+pub fn spawn(app: &crate::AppState, shutdown: &gewebe_platform::Shutdown) {
+    let Some(path) = app.config.audit.anchor_path.clone() else {
+        return;
+    };
+    let key = self::key(&app.config.keys.kek);
+    let last = match latest(&path, &key.verifying_key()) {
+        Ok(last) => last,
+        Err(e) => {
+            // Keep anchoring: a damaged file is for `audit verify` and the operator to judge.
+            tracing::error!(error = %e, "the audit anchor file does not verify");
+            None
+        }
+    };
+    let last = std::sync::Arc::new(tokio::sync::Mutex::new(last));
+    let db = app.db.clone();
+    shutdown.every(app.config.audit.anchor_interval, move || {
+        let (db, key, path, last) = (db.clone(), key.clone(), path.clone(), last.clone());
+        async move { anchor_if_moved(&db, key, path, &mut *last.lock().await).await }
+    });
+}
+
+async fn anchor_if_moved(
+    db: &gewebe_platform::db::Db,
     key: SigningKey,
     path: std::path::PathBuf,
-    interval: std::time::Duration,
-    shutdown: &gewebe_platform::Shutdown,
+    last: &mut Option<Anchored>,
 ) {
-    let stop = shutdown.clone();
-    shutdown.spawn(async move {
-        let mut last = match latest(&path, &key.verifying_key()) {
-            Ok(last) => last,
-            Err(e) => {
-                // Keep anchoring: a damaged file is for `audit verify` and the operator to judge.
-                tracing::error!(error = %e, "the audit anchor file does not verify");
-                None
-            }
-        };
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = stop.cancelled() => break,
-            }
-            let head = async {
-                let mut tx = db.begin().await?;
-                let head = self::head(&mut tx).await?;
-                tx.commit().await?;
-                Ok::<_, AnchorError>(head)
-            };
-            let head = match head.await {
-                Ok(head) if last.as_ref() != Some(&head) => head,
-                Ok(_) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading the audit head for an anchor failed");
-                    continue;
-                }
-            };
-            let (p, k, h) = (path.clone(), key.clone(), head.clone());
-            match tokio::task::spawn_blocking(move || append(&p, &k, &h)).await {
-                Ok(Ok(())) => last = Some(head),
-                Ok(Err(e)) => tracing::error!(error = %e, "writing the audit anchor failed"),
-                Err(e) => tracing::error!(error = %e, "writing the audit anchor failed"),
-            }
+    let head = async {
+        let mut tx = db.begin().await?;
+        let head = self::head(&mut tx).await?;
+        tx.commit().await?;
+        Ok::<_, AnchorError>(head)
+    };
+    let head = match head.await {
+        Ok(head) if last.as_ref() != Some(&head) => head,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the audit head for an anchor failed");
+            return;
         }
-    });
+    };
+    let written = head.clone();
+    match tokio::task::spawn_blocking(move || append(&path, &key, &written)).await {
+        Ok(Ok(())) => *last = Some(head),
+        Ok(Err(e)) => tracing::error!(error = %e, "writing the audit anchor failed"),
+        Err(e) => tracing::error!(error = %e, "writing the audit anchor failed"),
+    }
 }
 
 /// The newest anchor in `path` (`None` if the file does not exist or is empty). Every line must be

@@ -66,8 +66,8 @@ pub async fn token_response(
             .collect(),
         iat: now,
         exp: now + ttl,
-        iss: app.config.keys.issuer.clone(),
-        aud: app.config.keys.audience.clone(),
+        iss: app.config.jwt.issuer.clone(),
+        aud: app.config.jwt.audience.clone(),
         pv,
     };
     let access_token = app.keys.sign(&claims).await?;

@@ -42,6 +42,11 @@ pub fn config(db: &TestDb) -> Config {
             loki_url: None,
             otlp_endpoint: None,
         },
+        jwt: gewebe_platform::auth::JwtConfig::for_issuer_from_env(
+            &gewebe_platform::Env::from_pairs(Vec::<(String, String)>::new()),
+        )
+        .unwrap(),
+
         keys: keys_config(TEST_KEK),
         accounts: AccountsConfig::from_env(&gewebe_platform::Env::from_pairs(Vec::<(
             String,

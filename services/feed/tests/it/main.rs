@@ -79,6 +79,11 @@ pub async fn spawn_full(
             db: DbConfig::new(&db.pooled_url, &db.direct_url),
             redis: redis.clone(),
             telemetry: telemetry("gewebe-auth"),
+            jwt: gewebe_platform::auth::JwtConfig::for_issuer_from_env(
+                &gewebe_platform::Env::from_pairs(Vec::<(String, String)>::new()),
+            )
+            .unwrap(),
+
             keys: gewebe_auth::config::KeysConfig::from_env(&Env::from_pairs([("AUTH_KEK", KEK)]))
                 .unwrap(),
             accounts: gewebe_auth::config::AccountsConfig {

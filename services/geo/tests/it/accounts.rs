@@ -412,7 +412,12 @@ async fn after_a_key_rotation_refuzz_gives_every_home_a_new_point() {
         crate::geo_config(&geo.db, &geo.prefix, geo.auth.url("/.well-known/jwks.json"));
     config.geo = gewebe_geo::config::GeoConfig::with_key([9; 32]);
     let rotated = gewebe_geo::state(config).await.unwrap();
-    assert_eq!(gewebe_geo::accounts::refuzz_all(&rotated).await.unwrap(), 1);
+    assert_eq!(
+        gewebe_geo::account_events::refuzz_all(&rotated)
+            .await
+            .unwrap(),
+        1
+    );
 
     let (_, node) = geo
         .get(

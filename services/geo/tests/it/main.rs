@@ -97,6 +97,11 @@ pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Geo {
             key_prefix: gewebe_testkit::redis_prefix(),
         },
         telemetry: telemetry(gewebe_auth::config::SERVICE),
+        jwt: gewebe_platform::auth::JwtConfig::for_issuer_from_env(
+            &gewebe_platform::Env::from_pairs(Vec::<(String, String)>::new()),
+        )
+        .unwrap(),
+
         keys: gewebe_auth::config::KeysConfig::from_env(&Env::from_pairs([("AUTH_KEK", KEK)]))
             .unwrap(),
         accounts: gewebe_auth::config::AccountsConfig {

@@ -1,17 +1,13 @@
-//! Operations endpoints: `/relay/status` and `/relay/openapi.json`.
+//! `GET /relay/status`: leadership and the backlog per schema.
 
 use std::sync::atomic::Ordering;
 
 use axum::{Router, extract::State, routing::get};
-use gewebe_platform::{
-    Problem,
-    http::{extract::Json, openapi},
-};
+use gewebe_platform::{Problem, http::extract::Json};
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use crate::AppState;
-
 #[derive(Serialize, ToSchema)]
 pub struct Status {
     /// Whether this instance holds the relay lock and publishes.
@@ -29,7 +25,7 @@ pub struct SchemaStatus {
 /// The relay's state: leadership and the backlog per schema.
 #[utoipa::path(get, path = "/relay/status", tag = "relay",
     responses((status = 200, body = Status), (status = 503, description = "PostgreSQL unreachable")))]
-async fn status(State(app): State<AppState>) -> Result<Json<Status>, Problem> {
+pub async fn status(State(app): State<AppState>) -> Result<Json<Status>, Problem> {
     let stats = app.relay.stats().await.map_err(|e| {
         tracing::warn!(error = %e, "outbox stats failed");
         Problem::unavailable(
@@ -51,22 +47,6 @@ async fn status(State(app): State<AppState>) -> Result<Json<Status>, Problem> {
     }))
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "gewebe-relay",
-        description = "Outbox relay to NATS JetStream. Operations endpoints only; not routed publicly."
-    ),
-    paths(status)
-)]
-struct ApiDoc;
-
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/relay/status", get(status))
-        .merge(openapi::router(
-            "/relay/openapi.json",
-            &openapi::document(ApiDoc::openapi()),
-        ))
-        .with_state(state)
+pub fn router() -> Router<AppState> {
+    Router::new().route("/relay/status", get(status))
 }

@@ -11,7 +11,7 @@
 //! transaction as the effect), and an `account.updated` older than what is stored is skipped, so a
 //! redelivery that arrives after a newer event cannot undo it.
 
-use std::time::Duration;
+mod store;
 
 use gewebe_events::{
     Envelope, Event,
@@ -27,36 +27,19 @@ pub const DURABLE: &str = "geo-accounts";
 
 /// Consumes until shutdown; retries the setup while the stream does not exist yet (the relay
 /// creates it) or NATS is away.
-pub async fn run(
-    app: AppState,
-    jetstream: async_nats::jetstream::Context,
-    prefix: String,
-    health: ConsumerHealth,
-    shutdown: Shutdown,
-) {
+pub async fn run(app: AppState, health: ConsumerHealth, shutdown: Shutdown) {
     let mut config = ConsumerConfig::new(
-        &prefix,
+        &app.nats.subject_prefix,
         DURABLE,
         &[AccountUpdated::TYPE, AccountForgotten::TYPE],
     );
     // While a database outage pauses the consumer, readiness says so.
     config.health = health;
-    loop {
-        let handler = |envelope: Envelope| {
-            let app = app.clone();
-            async move { apply(&app, envelope).await }
-        };
-        match consumer::run(&jetstream, &config, shutdown.token(), handler).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, durable = DURABLE, "account consumer stopped; retrying")
-            }
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(2)) => {}
-            () = shutdown.cancelled() => return,
-        }
-    }
+    let handler = |envelope: Envelope| {
+        let app = app.clone();
+        async move { apply(&app, envelope).await }
+    };
+    consumer::run_until_shutdown(&app.nats.jetstream, &config, &shutdown, handler).await;
 }
 
 /// Applies one account event (others are ignored).
@@ -89,31 +72,17 @@ async fn updated(
         tx.commit().await?;
         return Ok(false);
     }
-    let before: Option<(i32, i64, bool)> = sqlx::query_as(
-        "SELECT fuzz_radius_m, version, forgotten FROM geo.accounts WHERE id = $1 FOR UPDATE",
-    )
-    .bind(e.account_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let before = store::lock(&mut tx, e.account_id).await?;
     if before
-        .is_some_and(|(_, version, forgotten)| forgotten || version >= envelope.aggregate.version)
+        .as_ref()
+        .is_some_and(|b| b.forgotten || b.version >= envelope.aggregate.version)
     {
         tx.commit().await?;
         return Ok(false);
     }
-    sqlx::query(
-        "INSERT INTO geo.accounts (id, fuzz_radius_m, ron, version) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (id) DO UPDATE SET fuzz_radius_m = EXCLUDED.fuzz_radius_m, ron = EXCLUDED.ron, \
-             version = EXCLUDED.version \
-         WHERE geo.accounts.version < EXCLUDED.version AND NOT geo.accounts.forgotten",
-    )
-    .bind(e.account_id)
-    .bind(radius)
-    .bind(e.ron)
-    .bind(envelope.aggregate.version)
-    .execute(&mut *tx)
-    .await?;
-    if before.map_or(0, |b| b.0) != radius {
+    let version = envelope.aggregate.version;
+    store::save(&mut tx, e.account_id, radius, e.ron, version).await?;
+    if before.map_or(0, |b| b.fuzz_radius_m) != radius {
         refuzz_home(app, &mut tx, e.account_id, radius).await?;
     }
     app.outbox.commit(tx).await?;
@@ -125,12 +94,7 @@ async fn updated(
 pub async fn refuzz_all(app: &AppState) -> Result<u64, HandlerError> {
     let owners: Vec<Uuid> = {
         let mut tx = app.db.begin().await?;
-        let owners = sqlx::query_scalar(
-            "SELECT n.owner_id FROM geo.nodes n JOIN geo.accounts a ON a.id = n.owner_id \
-             WHERE n.kind = 'home' AND a.fuzz_radius_m > 0",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+        let owners = store::fuzzed_home_owners(&mut tx).await?;
         tx.commit().await?;
         owners
     };
@@ -139,12 +103,7 @@ pub async fn refuzz_all(app: &AppState) -> Result<u64, HandlerError> {
         let mut tx = app.db.begin().await?;
         // The radius as it is now, under the lock a settings update takes too: one that arrived
         // since the list was read is not undone with the radius it replaced.
-        let radius: Option<i32> = sqlx::query_scalar(
-            "SELECT fuzz_radius_m FROM geo.accounts WHERE id = $1 AND NOT forgotten FOR UPDATE",
-        )
-        .bind(owner)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let radius = store::lock_radius(&mut tx, *owner).await?;
         if let Some(radius) = radius.filter(|r| *r > 0) {
             refuzz_home(app, &mut tx, *owner, radius).await?;
             moved += 1;
@@ -161,13 +120,7 @@ async fn refuzz_home(
     account: Uuid,
     radius: i32,
 ) -> Result<(), HandlerError> {
-    let homes: Vec<(Uuid, f64, f64)> = sqlx::query_as(
-        "SELECT id, ST_Y(location), ST_X(location) FROM geo.nodes \
-         WHERE owner_id = $1 AND kind = 'home' FOR UPDATE",
-    )
-    .bind(account)
-    .fetch_all(&mut *conn)
-    .await?;
+    let homes = store::lock_homes(&mut *conn, account).await?;
     for (id, lat, lon) in homes {
         let public = nodes::homes::public_position(app, id, "home", radius, (lat, lon));
         let changes = nodes::store::Changes {
@@ -194,33 +147,11 @@ async fn forgotten(
         tx.commit().await?;
         return Ok(false);
     }
-    sqlx::query(
-        "INSERT INTO geo.accounts (id, forgotten, ron, version) VALUES ($1, true, true, $2) \
-         ON CONFLICT (id) DO UPDATE SET forgotten = true, fuzz_radius_m = 0, ron = true, \
-             version = greatest(geo.accounts.version, EXCLUDED.version)",
-    )
-    .bind(e.account_id)
-    .bind(envelope.aggregate.version)
-    .execute(&mut *tx)
-    .await?;
-    let homes: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM geo.nodes WHERE owner_id = $1 AND kind = 'home' FOR UPDATE",
-    )
-    .bind(e.account_id)
-    .fetch_all(&mut *tx)
-    .await?;
-    for id in homes {
+    store::mark_forgotten(&mut tx, e.account_id, envelope.aggregate.version).await?;
+    for (id, ..) in store::lock_homes(&mut tx, e.account_id).await? {
         nodes::delete_with_edges(&mut tx, &app.outbox, id, None).await?;
     }
-    let nodes = sqlx::query("UPDATE geo.nodes SET owner_id = NULL WHERE owner_id = $1")
-        .bind(e.account_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    sqlx::query("UPDATE geo.edges SET owner_id = NULL WHERE owner_id = $1")
-        .bind(e.account_id)
-        .execute(&mut *tx)
-        .await?;
+    let nodes = store::release_nodes_and_edges(&mut tx, e.account_id).await?;
     app.outbox.commit(tx).await?;
     tracing::info!(account_id = %e.account_id, reassigned_nodes = nodes, "forgotten account removed from the map");
     Ok(true)

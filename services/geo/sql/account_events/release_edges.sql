@@ -1,0 +1,1 @@
+UPDATE geo.edges SET owner_id = NULL WHERE owner_id = $1
