@@ -7,6 +7,7 @@
 //! (`GEWEBE_TEST_*`); without it the machine's standard ports are assumed.
 
 pub mod load;
+pub mod sql;
 
 use std::{
     hash::{Hash, Hasher},
