@@ -19,7 +19,11 @@ pub async fn assert_sql_convention(
     substitutions: &[(&str, &str)],
 ) {
     let files = sql_files(&crate_dir.join("sql"));
-    assert!(!files.is_empty(), "no .sql files under {}", crate_dir.display());
+    assert!(
+        !files.is_empty(),
+        "no .sql files under {}",
+        crate_dir.display()
+    );
     let sources = rust_sources(&crate_dir.join("src"));
     let code: String = sources
         .iter()
@@ -56,7 +60,11 @@ pub async fn assert_sql_convention(
             ));
         }
     }
-    assert!(problems.is_empty(), "SQL convention:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "SQL convention:\n{}",
+        problems.join("\n")
+    );
 }
 
 /// `sqlx::query*(…)` and `sqlx::raw_sql(…)` calls whose first argument is a string literal.
