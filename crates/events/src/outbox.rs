@@ -29,6 +29,7 @@ pub const NOTIFY_CHANNEL: &str = "gewebe_outbox";
 const TEMPLATE: &str = include_str!("../sql/outbox.sql");
 const NOTIFY_AFTER_COMMIT: &str = include_str!("../sql/outbox_notify_after_commit.sql");
 const PENDING_AGGREGATE_IDX: &str = include_str!("../sql/outbox_pending_aggregate_idx.sql");
+const RECORD_FUNCTION: &str = include_str!("../sql/outbox_record_function.sql");
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
@@ -87,6 +88,7 @@ pub fn migrator(schema: &str) -> Result<Migrator, OutboxError> {
         migration(1, "outbox", TEMPLATE)?,
         migration(2, "notify after commit", NOTIFY_AFTER_COMMIT)?,
         migration(3, "pending aggregate index", PENDING_AGGREGATE_IDX)?,
+        migration(4, "record function", RECORD_FUNCTION)?,
     ]);
     migrator.create_schema(schema.to_owned());
     migrator.dangerous_set_table_name(format!("{schema}._outbox_migrations"));

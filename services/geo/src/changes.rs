@@ -7,14 +7,13 @@
 
 use std::time::Duration;
 
+use gewebe_platform::sql;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// The node's current public position.
 pub async fn record_node(conn: &mut PgConnection, node: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO geo.tile_changes (area) SELECT public_3857 FROM geo.nodes WHERE id = $1",
-    )
+    sqlx::query(sql!("changes/record_node"))
     .bind(node)
     .execute(conn)
     .await?;
@@ -23,10 +22,7 @@ pub async fn record_node(conn: &mut PgConnection, node: Uuid) -> sqlx::Result<()
 
 /// The current lines of every edge at `node`.
 pub async fn record_edges_of(conn: &mut PgConnection, node: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO geo.tile_changes (area) \
-         SELECT line_3857 FROM geo.edges WHERE from_node = $1 OR to_node = $1",
-    )
+    sqlx::query(sql!("changes/record_edges_of"))
     .bind(node)
     .execute(conn)
     .await?;
@@ -35,9 +31,7 @@ pub async fn record_edges_of(conn: &mut PgConnection, node: Uuid) -> sqlx::Resul
 
 /// One edge's current line.
 pub async fn record_edge(conn: &mut PgConnection, edge: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO geo.tile_changes (area) SELECT line_3857 FROM geo.edges WHERE id = $1",
-    )
+    sqlx::query(sql!("changes/record_edge"))
     .bind(edge)
     .execute(conn)
     .await?;
@@ -47,13 +41,7 @@ pub async fn record_edge(conn: &mut PgConnection, edge: Uuid) -> sqlx::Result<()
 /// Folds changes older than `retention` into a new epoch. Returns how many rows were folded.
 pub async fn fold(conn: &mut PgConnection, retention: Duration) -> sqlx::Result<u64> {
     let secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-    let folded: i64 = sqlx::query_scalar(
-        "WITH old AS ( \
-           DELETE FROM geo.tile_changes WHERE changed_at < now() - make_interval(secs => $1) RETURNING 1 \
-         ), n AS (SELECT count(*) AS c FROM old), \
-         bump AS (UPDATE geo.tile_floor SET epoch = epoch + 1 WHERE (SELECT c FROM n) > 0 RETURNING 1) \
-         SELECT c FROM n",
-    )
+    let folded: i64 = sqlx::query_scalar(sql!("changes/fold"))
     .bind(secs as f64)
     .fetch_one(conn)
     .await?;

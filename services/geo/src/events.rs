@@ -12,7 +12,7 @@ use crate::{
     cells,
     config::SERVICE,
     edges::store::EdgeRow,
-    nodes::store::{NewNode, NodeRow},
+    nodes::store::{Created, NewNode, NodeRow},
 };
 
 fn cell_text(h3: i64) -> String {
@@ -42,12 +42,6 @@ fn traced(envelope: Envelope, actor: Option<Uuid>) -> Envelope {
 /// the owner's setting asks for, which it reads itself: the event costs no statement of its own. A
 /// `home` is always rendered without: its event must not tie a person to where they live, in a
 /// stream that keeps it for 30 days and replays it to anyone.
-pub struct Created {
-    pub id: Uuid,
-    pub with_owner: Vec<u8>,
-    pub without_owner: Vec<u8>,
-}
-
 pub fn node_created(n: &NewNode<'_>, actor: Uuid) -> Result<Created, serde_json::Error> {
     let h3 = cell_text(n.h3);
     let location = Location {

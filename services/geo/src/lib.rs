@@ -155,10 +155,8 @@ async fn fold(app: &AppState) {
 
 /// All of gewebe-geo's public routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(openapi::router())
-        .merge(nodes::router())
+    let features = nodes::router()
         .merge(edges::router())
-        .merge(tiles::router())
-        .with_state(state)
+        .merge(tiles::router());
+    openapi::router(features).with_state(state)
 }

@@ -1,7 +1,7 @@
 //! PostGIS is checked at start-up with a typed error (as martin's `pool.rs` does): tiles need
 //! `ST_TileEnvelope` with a margin and `ST_AsMVT`, i.e. PostGIS 3.1 or newer.
 
-use gewebe_platform::db::Db;
+use gewebe_platform::{db::Db, sql};
 
 pub const MINIMUM: (u32, u32) = (3, 1);
 
@@ -21,9 +21,7 @@ pub enum PostGisError {
 pub async fn check(db: &Db) -> Result<String, PostGisError> {
     let found = async {
         let mut tx = db.begin().await?;
-        let v: Option<String> = sqlx::query_scalar(
-            "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'postgis'",
-        )
+        let v: Option<String> = sqlx::query_scalar(sql!("postgis_version"))
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;

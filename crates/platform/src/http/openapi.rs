@@ -62,6 +62,20 @@ pub fn document(service: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     service.merge_from(Shared::openapi())
 }
 
+/// A service's routes with its document, served at `path` (e.g. `/geo/openapi.json`): `doc` holds
+/// the service's info and modifiers; the feature routers list each handler once
+/// (`utoipa_axum::routes!`), for the router and the document alike, so no route goes undocumented.
+pub fn with_document<S: Clone + Send + Sync + 'static>(
+    path: &str,
+    doc: utoipa::openapi::OpenApi,
+    features: utoipa_axum::router::OpenApiRouter<S>,
+) -> Router<S> {
+    let (router, paths) = utoipa_axum::router::OpenApiRouter::with_openapi(doc)
+        .merge(features)
+        .split_for_parts();
+    router.merge(self::router(path, &document(paths)))
+}
+
 /// Serves `doc` at `path` (e.g. `/auth/openapi.json`), rendered once at start-up.
 pub fn router<S: Clone + Send + Sync + 'static>(
     path: &str,

@@ -122,9 +122,9 @@ async fn refuzz_home(
 ) -> Result<(), HandlerError> {
     let homes = store::lock_homes(&mut *conn, account).await?;
     for (id, lat, lon) in homes {
-        let public = nodes::homes::public_position(app, id, "home", radius, (lat, lon));
+        let public = nodes::position::public_position(app, id, "home", radius, (lat, lon));
         let changes = nodes::store::Changes {
-            location: Some(((lat, lon), public, nodes::routes::h3_of(public)?)),
+            location: Some(((lat, lon), public, nodes::position::h3_of(public)?)),
             ..Default::default()
         };
         // Viewer nil: the returned row (used for the event) carries public positions only.

@@ -1,7 +1,14 @@
-//! Edges (Fäden): directed threads between two nodes.
-//! Routes (all in `routes::router`): `POST|GET /geo/edges`, `GET|DELETE /geo/edges/{id}`.
+//! Edges (Fäden): directed threads between two nodes. Handlers in `routes`, SQL in `store`.
 
 pub(crate) mod routes;
 pub mod store;
 
-pub use routes::router;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::list, routes::create))
+        .routes(routes!(routes::get_one, routes::delete))
+}

@@ -1,11 +1,9 @@
 //! `/geo/edges...`
 
 use axum::{
-    Router,
     extract::State,
     http::{StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use gewebe_platform::{
     FieldError,
@@ -243,10 +241,4 @@ pub async fn delete(
     }
     app.outbox.commit(tx).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/geo/edges", get(list).post(create))
-        .route("/geo/edges/{id}", get(get_one).delete(delete))
 }

@@ -1,6 +1,7 @@
 //! SQL for edges; every function takes the caller's transaction.
 
-use sqlx::{AssertSqlSafe, PgConnection};
+use gewebe_platform::sql;
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -26,24 +27,13 @@ pub struct EdgeRow {
     pub created_at: OffsetDateTime,
 }
 
-/// Columns of [`EdgeRow`] for `e` in `geo.edges`, `f`/`t` its endpoint nodes, `a` the owner account.
-const COLUMNS: &str = "e.id, e.from_node, e.to_node, e.kind, e.owner_id, \
-    (e.owner_id IS NULL OR coalesce(a.ron, false)) AS owner_ron, \
-    (f.kind = 'home' OR t.kind = 'home') AS touches_home, \
-    ST_Y(f.public_location) AS from_lat, ST_X(f.public_location) AS from_lon, \
-    ST_Y(t.public_location) AS to_lat, ST_X(t.public_location) AS to_lon, \
-    e.version, e.created_at";
-
-const FROM: &str = "geo.edges e JOIN geo.nodes f ON f.id = e.from_node \
-    JOIN geo.nodes t ON t.id = e.to_node LEFT JOIN geo.accounts a ON a.id = e.owner_id";
-
 /// Which endpoints exist, locked against a concurrent delete until the edge is written.
 pub async fn lock_endpoints(
     conn: &mut PgConnection,
     from: Uuid,
     to: Uuid,
 ) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar("SELECT id FROM geo.nodes WHERE id = ANY($1) FOR SHARE")
+    sqlx::query_scalar(sql!("edges/lock_endpoints"))
         .bind([from, to].as_slice())
         .fetch_all(conn)
         .await
@@ -58,12 +48,7 @@ pub async fn insert(
     kind: &str,
     owner: Uuid,
 ) -> sqlx::Result<Option<EdgeRow>> {
-    let inserted: Option<Uuid> = sqlx::query_scalar(
-        "INSERT INTO geo.edges (id, from_node, to_node, kind, owner_id, line_3857) \
-         SELECT $1, $2, $3, $4, $5, ST_MakeLine(f.public_3857, t.public_3857) \
-         FROM geo.nodes f, geo.nodes t WHERE f.id = $2 AND t.id = $3 \
-         ON CONFLICT ON CONSTRAINT edges_unique DO NOTHING RETURNING id",
-    )
+    let inserted: Option<Uuid> = sqlx::query_scalar(sql!("edges/insert"))
     .bind(id)
     .bind(from)
     .bind(to)
@@ -79,12 +64,10 @@ pub async fn insert(
 }
 
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<EdgeRow>> {
-    sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE e.id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+    sqlx::query_as(sql!("edges/get"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Edges at `node` (either end), by id, after the cursor; `limit + 1` rows to tell a next page.
@@ -94,11 +77,7 @@ pub async fn of_node(
     after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<EdgeRow>> {
-    sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM {FROM} \
-         WHERE (e.from_node = $1 OR e.to_node = $1) AND ($2::uuid IS NULL OR e.id > $2) \
-         ORDER BY e.id LIMIT $3"
-    )))
+    sqlx::query_as(sql!("edges/of_node"))
     .bind(node)
     .bind(after)
     .bind(limit + 1)
@@ -111,10 +90,7 @@ pub async fn lock(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> sqlx::Result<Option<(Option<Uuid>, i64, Option<i64>)>> {
-    sqlx::query_as(
-        "SELECT e.owner_id, e.version, a.version FROM geo.edges e \
-         LEFT JOIN geo.accounts a ON a.id = e.owner_id WHERE e.id = $1 FOR UPDATE OF e",
-    )
+    sqlx::query_as(sql!("edges/lock"))
     .bind(id)
     .fetch_optional(conn)
     .await
@@ -126,7 +102,7 @@ pub async fn delete(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Ed
         return Ok(None);
     };
     changes::record_edge(conn, id).await?;
-    sqlx::query("DELETE FROM geo.edges WHERE id = $1")
+    sqlx::query(sql!("edges/delete"))
         .bind(id)
         .execute(conn)
         .await?;
@@ -134,9 +110,7 @@ pub async fn delete(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Ed
 }
 
 pub async fn delete_at_node(conn: &mut PgConnection, node: Uuid) -> sqlx::Result<Vec<EdgeRow>> {
-    let rows: Vec<EdgeRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM {FROM} WHERE e.from_node = $1 OR e.to_node = $1 ORDER BY e.id FOR UPDATE OF e"
-    )))
+    let rows: Vec<EdgeRow> = sqlx::query_as(sql!("edges/lock_at_node"))
     .bind(node)
     .fetch_all(&mut *conn)
     .await?;
@@ -144,7 +118,7 @@ pub async fn delete_at_node(conn: &mut PgConnection, node: Uuid) -> sqlx::Result
         return Ok(rows);
     }
     changes::record_edges_of(conn, node).await?;
-    sqlx::query("DELETE FROM geo.edges WHERE from_node = $1 OR to_node = $1")
+    sqlx::query(sql!("edges/delete_at_node"))
         .bind(node)
         .execute(conn)
         .await?;
@@ -153,11 +127,7 @@ pub async fn delete_at_node(conn: &mut PgConnection, node: Uuid) -> sqlx::Result
 
 /// Redraws the lines of the edges at `node` after it moved.
 pub async fn refresh_lines(conn: &mut PgConnection, node: Uuid) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE geo.edges e SET line_3857 = ST_MakeLine(f.public_3857, t.public_3857) \
-         FROM geo.nodes f, geo.nodes t \
-         WHERE (e.from_node = $1 OR e.to_node = $1) AND f.id = e.from_node AND t.id = e.to_node",
-    )
+    sqlx::query(sql!("edges/refresh_lines"))
     .bind(node)
     .execute(conn)
     .await?;

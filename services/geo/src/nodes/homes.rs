@@ -12,12 +12,12 @@
 //! home placed under settings geo cannot confirm is the leak this module exists to prevent.
 
 use axum::http::{HeaderMap, header};
-use gewebe_platform::auth::AuthUser;
+use gewebe_platform::{auth::AuthUser, sql};
 use serde::Deserialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{AppState, error::Error, privacy};
+use crate::{AppState, error::Error};
 
 /// What a `home` write may use of its owner's privacy settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,15 +42,11 @@ pub async fn lock_settings(
     owner: Uuid,
     token_version: i64,
 ) -> sqlx::Result<HomeSettings> {
-    sqlx::query(
-        "INSERT INTO geo.accounts (id, version) VALUES ($1, 0) ON CONFLICT (id) DO NOTHING",
-    )
+    sqlx::query(sql!("homes/ensure_account"))
     .bind(owner)
     .execute(&mut *conn)
     .await?;
-    let (radius, forgotten, version): (i32, bool, i64) = sqlx::query_as(
-        "SELECT fuzz_radius_m, forgotten, version FROM geo.accounts WHERE id = $1 FOR UPDATE",
-    )
+    let (radius, forgotten, version): (i32, bool, i64) = sqlx::query_as(sql!("homes/lock_settings"))
     .bind(owner)
     .fetch_one(conn)
     .await?;
@@ -137,26 +133,5 @@ fn short(e: &reqwest::Error) -> &'static str {
         "not the expected JSON"
     } else {
         "request failed"
-    }
-}
-
-/// The public position of a new or moved node: fuzzed for `home`, as given otherwise.
-pub fn public_position(
-    app: &crate::App,
-    id: Uuid,
-    kind: &str,
-    radius_m: i32,
-    (lat, lon): (f64, f64),
-) -> (f64, f64) {
-    if kind == "home" {
-        privacy::public_position(
-            &app.config.geo.fuzz_key,
-            id,
-            radius_m.unsigned_abs(),
-            lat,
-            lon,
-        )
-    } else {
-        (lat, lon)
     }
 }

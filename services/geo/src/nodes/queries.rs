@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{
-    routes::{KINDS, Node, NodePage},
+    model::{KINDS, Node, NodePage},
     store::{self, NodeRow},
 };
 use crate::{

@@ -1,136 +1,29 @@
-//! `/geo/nodes...` and `/geo/cells/{h3}/nodes`.
+//! The write side of `/geo/nodes...`, and one node by id.
 
 use axum::{
-    Router,
     extract::State,
     http::{StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use gewebe_platform::{
     auth::AuthUser,
-    http::extract::{IfMatch, Json, Path, etag},
+    http::extract::{IfMatch, Json, Path},
 };
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
-    queries::{in_cell, list, near},
-    store::{self, NodeRow},
+    delete_with_edges,
+    model::{CreateNode, KINDS, Node, UpdateNode, with_etag},
+    position::{h3_of, public_position},
+    store,
 };
 use crate::{
     AppState,
     access::{check_version, limit_writes, may_change, settings_known},
-    cells, edges,
     error::Error,
     events,
-    validate::{self, LatLon},
+    validate,
 };
-
-pub const KINDS: [&str; 4] = ["place", "idea", "resource", "home"];
-
-/// A node as the caller may see it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Node {
-    id: Uuid,
-    /// `place`, `idea`, `resource` or `home` (a person's own marker).
-    kind: String,
-    title: String,
-    description: Option<String>,
-    tags: Vec<String>,
-    /// The exact position for the owner; for everyone else the public one (for a `home` node,
-    /// a fixed point within the owner's fuzz radius).
-    location: LatLon,
-    /// Only in the owner's view of a `home` node whose public position differs: what others see.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    public_location: Option<LatLon>,
-    /// The resolution-15 H3 cell of the public position.
-    h3: String,
-    /// The owner's account id; `null` when the owner uses role-without-name or was forgotten.
-    owner: Option<Uuid>,
-    /// True when `owner` is hidden (show the role-without-name placeholder).
-    owner_ron: bool,
-    /// Also the `ETag`; send it as `If-Match` to change or delete the node.
-    version: i64,
-    /// Only in radius queries: metres from the query point to the public position.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    distance_m: Option<f64>,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = String, format = DateTime)]
-    updated_at: OffsetDateTime,
-}
-
-impl From<NodeRow> for Node {
-    fn from(r: NodeRow) -> Self {
-        let location = LatLon {
-            lat: r.lat,
-            lon: r.lon,
-        };
-        let public = LatLon {
-            lat: r.public_lat,
-            lon: r.public_lon,
-        };
-        Self {
-            id: r.id,
-            kind: r.kind,
-            title: r.title,
-            description: r.description,
-            tags: r.tags,
-            public_location: (public != location).then_some(public),
-            location,
-            h3: cells::from_db(r.h3)
-                .map(|c| c.to_string())
-                .unwrap_or_default(),
-            owner: if r.owner_ron { None } else { r.owner_id },
-            owner_ron: r.owner_ron,
-            version: r.version,
-            distance_m: r.distance_m,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NodePage {
-    pub(super) items: Vec<Node>,
-    /// Pass as `cursor` for the next page; `null` on the last.
-    pub(super) next_cursor: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateNode {
-    kind: String,
-    /// 1–200 characters.
-    title: String,
-    /// At most 5,000 characters.
-    description: Option<String>,
-    /// At most 20 tags of 1–40 characters; stored trimmed and lower-case.
-    #[serde(default)]
-    tags: Vec<String>,
-    location: LatLon,
-}
-
-/// Only the fields present change; `description: ""` removes it. The kind cannot change.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateNode {
-    title: Option<String>,
-    description: Option<String>,
-    tags: Option<Vec<String>>,
-    location: Option<LatLon>,
-}
-
-fn with_etag(status: StatusCode, row: NodeRow) -> Response {
-    let tag = etag(row.version);
-    (status, [(header::ETAG, tag)], Json(Node::from(row))).into_response()
-}
 
 /// Places a node. A `home` node's public position is fuzzed by the owner's radius (set in auth); geo
 /// writes it only once it knows the settings at the version the access token names (`pv`), so a
@@ -187,7 +80,7 @@ pub async fn create(
     };
     let privacy_version = user.privacy_version.unwrap_or(0);
     let exact = (req.location.lat, req.location.lon);
-    let public = super::homes::public_position(&app, id, &req.kind, radius, exact);
+    let public = public_position(&app, id, &req.kind, radius, exact);
     let h3 = h3_of(public)?;
     let new = store::NewNode {
         id,
@@ -224,12 +117,6 @@ pub async fn create(
         response.headers_mut().insert(header::LOCATION, url);
     }
     Ok(response)
-}
-
-pub fn h3_of((lat, lon): (f64, f64)) -> Result<i64, Error> {
-    cells::cell_of(lat, lon)
-        .map(cells::to_db)
-        .ok_or_else(|| Error::field("location", "out_of_range", "not a position on Earth"))
 }
 
 /// One node. Its owner sees a `home` node's exact position; everyone else the public one.
@@ -348,7 +235,7 @@ pub async fn update(
     }
     if let Some(l) = req.location {
         let exact = (l.lat, l.lon);
-        let public = super::homes::public_position(&app, id, &node.kind, radius, exact);
+        let public = public_position(&app, id, &node.kind, radius, exact);
         changes.location = Some((exact, public, h3_of(public)?));
     }
     let row = store::update(&mut tx, id, &changes, user.id).await?;
@@ -395,29 +282,3 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Deletes a (locked) node with its edges and records every event; also used by the forget handler.
-pub async fn delete_with_edges(
-    conn: &mut sqlx::PgConnection,
-    outbox: &gewebe_events::outbox::Outbox,
-    id: Uuid,
-    actor: Option<Uuid>,
-) -> Result<(), Error> {
-    let edges = edges::store::delete_at_node(conn, id).await?;
-    let mut envelopes = Vec::with_capacity(edges.len() + 1);
-    for e in &edges {
-        envelopes.push(events::edge_deleted(e, actor)?);
-    }
-    if let Some(last) = store::delete(conn, id).await? {
-        envelopes.push(events::node_deleted(id, last, actor)?);
-    }
-    outbox.record_many(conn, &envelopes).await?;
-    Ok(())
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/geo/nodes", get(list).post(create))
-        .route("/geo/nodes/near", get(near))
-        .route("/geo/nodes/{id}", get(get_one).patch(update).delete(delete))
-        .route("/geo/cells/{h3}/nodes", get(in_cell))
-}

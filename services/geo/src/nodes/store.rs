@@ -4,11 +4,12 @@
 //! when the viewer is the owner, the public one otherwise; lists pass no viewer at all. So no handler
 //! can hand out an exact `home` position by forgetting a check.
 
-use sqlx::{AssertSqlSafe, PgConnection};
+use gewebe_platform::sql;
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{changes, events};
+use crate::changes;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct NodeRow {
@@ -34,21 +35,6 @@ pub struct NodeRow {
     pub distance_m: Option<f64>,
 }
 
-/// The columns of [`NodeRow`] for rows `n` of `geo.nodes` joined with `a` of `geo.accounts`; the
-/// parameter `$viewer` (a uuid or NULL) sees its own nodes' exact positions.
-fn columns(viewer: &str) -> String {
-    format!(
-        "n.id, n.owner_id, n.kind, n.title, n.description, n.tags, \
-         ST_Y(CASE WHEN n.owner_id = {viewer}::uuid THEN n.location ELSE n.public_location END) AS lat, \
-         ST_X(CASE WHEN n.owner_id = {viewer}::uuid THEN n.location ELSE n.public_location END) AS lon, \
-         ST_Y(n.public_location) AS public_lat, ST_X(n.public_location) AS public_lon, \
-         n.h3, n.version, n.created_at, n.updated_at, \
-         (n.owner_id IS NULL OR coalesce(a.ron, false)) AS owner_ron"
-    )
-}
-
-const FROM: &str = "geo.nodes n LEFT JOIN geo.accounts a ON a.id = n.owner_id";
-
 /// What a create writes; positions already validated, the public one already computed.
 pub struct NewNode<'a> {
     pub id: Uuid,
@@ -65,6 +51,15 @@ pub struct NewNode<'a> {
     pub privacy_version: i64,
 }
 
+/// `node.created` for a node about to be inserted, rendered twice under one event id (see
+/// `events::node_created`): with its owner, and without. The insert stores the one the owner's
+/// role-without-name setting asks for, which it reads itself.
+pub struct Created {
+    pub id: Uuid,
+    pub with_owner: Vec<u8>,
+    pub without_owner: Vec<u8>,
+}
+
 /// `Ok(None)` when the owner already has a `home` node, was deleted, or has privacy settings newer
 /// than geo knows (see [`refusal`]). The tile change log and the
 /// outbox get their rows in the same statement: two statements (four round trips through
@@ -72,29 +67,9 @@ pub struct NewNode<'a> {
 pub async fn insert(
     conn: &mut PgConnection,
     n: &NewNode<'_>,
-    event: &events::Created,
+    event: &Created,
 ) -> sqlx::Result<Option<NodeRow>> {
-    let sql = format!(
-        "WITH n AS ( \
-           INSERT INTO geo.nodes (id, owner_id, kind, title, description, tags, location, public_location, h3) \
-           SELECT $1, $2, $3, $4, $5, $6, ST_SetSRID(ST_MakePoint($8, $7), 4326), \
-                  ST_SetSRID(ST_MakePoint($10, $9), 4326), $11 \
-           WHERE NOT EXISTS (SELECT 1 FROM geo.accounts WHERE id = $2 AND (forgotten OR version < $15)) \
-             AND ($15 = 0 OR EXISTS (SELECT 1 FROM geo.accounts WHERE id = $2)) \
-           ON CONFLICT (owner_id) WHERE kind = 'home' DO NOTHING \
-           RETURNING * \
-         ), changed AS ( \
-           INSERT INTO geo.tile_changes (area) SELECT public_3857 FROM n \
-         ), shown AS ( \
-           SELECT {} FROM n LEFT JOIN geo.accounts a ON a.id = n.owner_id \
-         ), recorded AS ( \
-           INSERT INTO geo.outbox (id, event_type, aggregate_type, aggregate_id, aggregate_version, payload) \
-           SELECT $12, 'node.created', 'node', id, version, CASE WHEN owner_ron THEN $14 ELSE $13 END \
-           FROM shown \
-         ) SELECT * FROM shown",
-        columns("$2")
-    );
-    let row: Option<NodeRow> = sqlx::query_as(AssertSqlSafe(sql))
+    let row: Option<NodeRow> = sqlx::query_as(sql!("nodes/insert"))
         .bind(n.id)
         .bind(n.owner_id)
         .bind(n.kind)
@@ -121,14 +96,11 @@ pub async fn get(
     id: Uuid,
     viewer: Option<Uuid>,
 ) -> sqlx::Result<Option<NodeRow>> {
-    sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {} FROM {FROM} WHERE n.id = $1",
-        columns("$2")
-    )))
-    .bind(id)
-    .bind(viewer)
-    .fetch_optional(conn)
-    .await
+    sqlx::query_as(sql!("nodes/get"))
+        .bind(id)
+        .bind(viewer)
+        .fetch_optional(conn)
+        .await
 }
 
 /// What a write needs to know before changing a node, with the row locked.
@@ -146,13 +118,8 @@ pub struct Locked {
 }
 
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Locked>> {
-    sqlx::query_as(
-        "SELECT n.owner_id, n.kind, n.version, ST_Y(n.location) AS lat, ST_X(n.location) AS lon, \
-                (n.owner_id IS NULL OR coalesce(a.ron, false)) AS owner_ron, a.version AS owner_version \
-         FROM geo.nodes n LEFT JOIN geo.accounts a ON a.id = n.owner_id \
-         WHERE n.id = $1 FOR UPDATE OF n",
-    )
-    .bind(id)
+    sqlx::query_as(sql!("nodes/lock"))
+        .bind(id)
     .fetch_optional(conn)
     .await
 }
@@ -163,7 +130,7 @@ pub async fn owner_and_kind(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> sqlx::Result<Option<(Option<Uuid>, String)>> {
-    sqlx::query_as("SELECT owner_id, kind FROM geo.nodes WHERE id = $1")
+    sqlx::query_as(sql!("nodes/owner_and_kind"))
         .bind(id)
         .fetch_optional(conn)
         .await
@@ -198,21 +165,7 @@ pub async fn update(
         Some((e, p, h)) => (Some(e), Some(p), Some(h)),
         None => (None, None, None),
     };
-    let sql = format!(
-        "WITH n AS ( \
-           UPDATE geo.nodes SET \
-             title = coalesce($2, title), \
-             description = CASE WHEN $3 THEN $4 ELSE description END, \
-             tags = coalesce($5, tags), \
-             location = coalesce(ST_SetSRID(ST_MakePoint($7, $6), 4326), location), \
-             public_location = coalesce(ST_SetSRID(ST_MakePoint($9, $8), 4326), public_location), \
-             h3 = coalesce($10, h3), \
-             version = version + 1, updated_at = now() \
-           WHERE id = $1 RETURNING * \
-         ) SELECT {} FROM n LEFT JOIN geo.accounts a ON a.id = n.owner_id",
-        columns("$11")
-    );
-    let row: NodeRow = sqlx::query_as(AssertSqlSafe(sql))
+    let row: NodeRow = sqlx::query_as(sql!("nodes/update"))
         .bind(id)
         .bind(changes.title.as_deref())
         .bind(changes.description.is_some())
@@ -240,10 +193,7 @@ pub async fn delete(
     id: Uuid,
 ) -> sqlx::Result<Option<(f64, f64, i64, i64)>> {
     changes::record_node(conn, id).await?;
-    sqlx::query_as(
-        "DELETE FROM geo.nodes WHERE id = $1 \
-         RETURNING ST_Y(public_location), ST_X(public_location), h3, version",
-    )
+    sqlx::query_as(sql!("nodes/delete"))
     .bind(id)
     .fetch_optional(conn)
     .await
@@ -260,15 +210,7 @@ pub struct BboxQuery<'a> {
 
 /// Public nodes in a box, by id (UUIDv7: creation order), `limit + 1` rows to tell a next page.
 pub async fn in_bbox(conn: &mut PgConnection, q: &BboxQuery<'_>) -> sqlx::Result<Vec<NodeRow>> {
-    sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {} FROM {FROM} \
-         WHERE n.public_location && ST_MakeEnvelope($1, $2, $3, $4, 4326) \
-           AND ($5::text IS NULL OR n.kind = $5) \
-           AND ($6::text IS NULL OR n.tags @> ARRAY[$6::text]) \
-           AND ($7::uuid IS NULL OR n.id > $7) \
-         ORDER BY n.id LIMIT $8",
-        columns("NULL")
-    )))
+    sqlx::query_as(sql!("nodes/in_bbox"))
     .bind(q.bbox.min_lon)
     .bind(q.bbox.min_lat)
     .bind(q.bbox.max_lon)
@@ -290,18 +232,19 @@ pub async fn near(
     after: Option<(f64, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<NodeRow>> {
-    let sql = match mercator_radius(lat, lon, radius_m) {
-        Some(_) => include_str!("../../sql/nodes_near.sql"),
-        None => include_str!("../../sql/nodes_near_sphere.sql"),
+    let mercator = mercator_radius(lat, lon, radius_m);
+    let sql = match mercator {
+        Some(_) => sql!("nodes/near"),
+        None => sql!("nodes/near_sphere"),
     };
-    sqlx::query_as(AssertSqlSafe(sql.replace("__COLUMNS__", &columns("NULL"))))
+    sqlx::query_as(sql)
         .bind(lat)
         .bind(lon)
         .bind(radius_m)
         .bind(after.map(|a| a.0))
         .bind(after.map(|a| a.1))
         .bind(limit + 1)
-        .bind(mercator_radius(lat, lon, radius_m).unwrap_or(0.0))
+        .bind(mercator.unwrap_or(0.0))
         .fetch_all(conn)
         .await
 }
@@ -326,12 +269,7 @@ pub async fn in_cell(
     after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<NodeRow>> {
-    sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT {} FROM {FROM} \
-         WHERE n.h3 BETWEEN $1 AND $2 AND ($3::uuid IS NULL OR n.id > $3) \
-         ORDER BY n.id LIMIT $4",
-        columns("NULL")
-    )))
+    sqlx::query_as(sql!("nodes/in_cell"))
     .bind(lo)
     .bind(hi)
     .bind(after)
@@ -352,11 +290,7 @@ pub async fn refusal(
     owner: Uuid,
     privacy_version: i64,
 ) -> sqlx::Result<Refusal> {
-    let known: Option<(bool, i64)> =
-        sqlx::query_as("SELECT forgotten, version FROM geo.accounts WHERE id = $1")
-            .bind(owner)
-            .fetch_optional(conn)
-            .await?;
+    let known = known_account(conn, owner).await?;
     Ok(match known {
         Some((true, _)) => Refusal::Forgotten,
         Some((false, version)) if version >= privacy_version => Refusal::HomeExists,
@@ -367,12 +301,14 @@ pub async fn refusal(
 
 /// What geo knows of an account: (forgotten, settings version); (false, 0) before any event.
 pub async fn account_state(conn: &mut PgConnection, owner: Uuid) -> sqlx::Result<(bool, i64)> {
-    let known: Option<(bool, i64)> =
-        sqlx::query_as("SELECT forgotten, version FROM geo.accounts WHERE id = $1")
-            .bind(owner)
-            .fetch_optional(conn)
-            .await?;
-    Ok(known.unwrap_or((false, 0)))
+    Ok(known_account(conn, owner).await?.unwrap_or((false, 0)))
+}
+
+async fn known_account(conn: &mut PgConnection, owner: Uuid) -> sqlx::Result<Option<(bool, i64)>> {
+    sqlx::query_as(sql!("nodes/account_state"))
+        .bind(owner)
+        .fetch_optional(conn)
+        .await
 }
 
 #[cfg(test)]

@@ -1,11 +1,9 @@
 //! `GET /geo/tiles/{z}/{x}/{y}.mvt` and `GET /geo/tiles.json`.
 
 use axum::{
-    Router,
     extract::State,
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use bytes::Bytes;
 use gewebe_platform::http::extract::Path;
@@ -159,12 +157,6 @@ pub async fn tilejson(headers: HeaderMap) -> Response {
         axum::Json(body),
     )
         .into_response()
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/geo/tiles/{z}/{x}/{y}", get(tile))
-        .route("/geo/tiles.json", get(tilejson))
 }
 
 #[cfg(test)]

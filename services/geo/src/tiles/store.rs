@@ -1,6 +1,7 @@
 //! SQL for vector tiles: the functions `geo.tile` and `geo.tile_version`
 //! (migrations/0003_tile_functions.sql).
 
+use gewebe_platform::sql;
 use sqlx::PgConnection;
 
 /// The buffer around each tile that ST_AsMVTGeom keeps (256 of 4096 units), as a fraction.
@@ -20,7 +21,7 @@ pub struct Version {
 
 pub async fn version(conn: &mut PgConnection, z: i32, x: i32, y: i32) -> sqlx::Result<Version> {
     let (epoch, changes): (i64, i64) =
-        sqlx::query_as("SELECT epoch, changes FROM geo.tile_version($1, $2, $3, $4)")
+        sqlx::query_as(sql!("tiles/version"))
             .bind(z)
             .bind(x)
             .bind(y)
@@ -39,7 +40,7 @@ pub async fn render(
     max_features: i64,
 ) -> sqlx::Result<(Version, Vec<u8>)> {
     let (epoch, changes, tile): (i64, i64, Vec<u8>) =
-        sqlx::query_as("SELECT epoch, changes, tile FROM geo.tile($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query_as(sql!("tiles/render"))
             .bind(z)
             .bind(x)
             .bind(y)

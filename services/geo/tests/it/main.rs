@@ -7,6 +7,7 @@ mod edges;
 mod home_privacy;
 mod nodes;
 mod outage;
+mod sql;
 mod tiles;
 mod validation;
 mod write_limit;

@@ -5,6 +5,7 @@ mod chaos;
 mod consumer;
 mod outbox;
 mod relay;
+mod sql;
 
 use std::{collections::HashMap, process::Command, time::Duration};
 

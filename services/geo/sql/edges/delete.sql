@@ -1,0 +1,1 @@
+DELETE FROM geo.edges WHERE id = $1

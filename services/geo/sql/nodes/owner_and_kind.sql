@@ -1,0 +1,1 @@
+SELECT owner_id, kind FROM geo.nodes WHERE id = $1

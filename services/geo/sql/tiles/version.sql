@@ -1,0 +1,1 @@
+SELECT epoch, changes FROM geo.tile_version($1, $2, $3, $4)
