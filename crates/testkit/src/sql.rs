@@ -19,7 +19,11 @@ pub async fn assert_sql_convention(
     substitutions: &[(&str, &str)],
 ) {
     let files = sql_files(&crate_dir.join("sql"));
-    assert!(!files.is_empty(), "no .sql files under {}", crate_dir.display());
+    assert!(
+        !files.is_empty(),
+        "no .sql files under {}",
+        crate_dir.display()
+    );
     let sources = rust_sources(&crate_dir.join("src"));
     let code: String = sources
         .iter()
@@ -56,7 +60,11 @@ pub async fn assert_sql_convention(
             ));
         }
     }
-    assert!(problems.is_empty(), "SQL convention:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "SQL convention:\n{}",
+        problems.join("\n")
+    );
 }
 
 /// `sqlx::query*(…)` and `sqlx::raw_sql(…)` calls whose first argument is a string literal.
@@ -70,8 +78,8 @@ fn inline_queries(text: &str) -> Vec<(usize, String)> {
                 .unwrap_or(rest.len());
             let mut after = &rest[name_len..];
             if after.starts_with('<') {
-                // A turbofish: `query_scalar::<_, bool>(`.
-                after = after.find('>').map_or("", |i| &after[i + 1..]);
+                // A turbofish, possibly nested: `query_scalar::<_, Option<i64>>(`.
+                after = turbofish_end(after).map_or("", |i| &after[i..]);
             }
             let Some(args) = after.strip_prefix('(') else {
                 continue;
@@ -85,6 +93,24 @@ fn inline_queries(text: &str) -> Vec<(usize, String)> {
     }
     found.sort();
     found
+}
+
+/// The byte offset just past the `>` that closes the `<` that `text` starts with.
+fn turbofish_end(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn sql_files(dir: &Path) -> Vec<PathBuf> {
@@ -122,8 +148,11 @@ mod tests {
                     let b = sqlx::query_scalar::<_, bool>(\"SELECT true\");\n\
                     let c = sqlx::query_as(\n    \"SELECT 2\",\n);\n\
                     let d = sqlx::query(sql!(\"nodes/get\"));\n\
-                    let e = sqlx::query_as(AssertSqlSafe(text));\n";
+                    let e = sqlx::query_as(AssertSqlSafe(text));\n\
+                    let f = sqlx::query_scalar::<_, Option<i64>>(\"SELECT 3\");\n\
+                    let g = sqlx::query_as::<_, (i64, Vec<u8>)>(\"SELECT 4\");\n\
+                    let h = sqlx::query_as::<_, (i64, Vec<u8>)>(sql!(\"nodes/get\"));\n";
         let found: Vec<usize> = inline_queries(code).into_iter().map(|f| f.0).collect();
-        assert_eq!(found, vec![1, 2, 3]);
+        assert_eq!(found, vec![1, 2, 3, 8, 9]);
     }
 }
