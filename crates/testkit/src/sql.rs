@@ -78,8 +78,8 @@ fn inline_queries(text: &str) -> Vec<(usize, String)> {
                 .unwrap_or(rest.len());
             let mut after = &rest[name_len..];
             if after.starts_with('<') {
-                // A turbofish: `query_scalar::<_, bool>(`.
-                after = after.find('>').map_or("", |i| &after[i + 1..]);
+                // A turbofish, possibly nested: `query_scalar::<_, Option<i64>>(`.
+                after = turbofish_end(after).map_or("", |i| &after[i..]);
             }
             let Some(args) = after.strip_prefix('(') else {
                 continue;
@@ -93,6 +93,24 @@ fn inline_queries(text: &str) -> Vec<(usize, String)> {
     }
     found.sort();
     found
+}
+
+/// The byte offset just past the `>` that closes the `<` that `text` starts with.
+fn turbofish_end(text: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn sql_files(dir: &Path) -> Vec<PathBuf> {
@@ -130,8 +148,11 @@ mod tests {
                     let b = sqlx::query_scalar::<_, bool>(\"SELECT true\");\n\
                     let c = sqlx::query_as(\n    \"SELECT 2\",\n);\n\
                     let d = sqlx::query(sql!(\"nodes/get\"));\n\
-                    let e = sqlx::query_as(AssertSqlSafe(text));\n";
+                    let e = sqlx::query_as(AssertSqlSafe(text));\n\
+                    let f = sqlx::query_scalar::<_, Option<i64>>(\"SELECT 3\");\n\
+                    let g = sqlx::query_as::<_, (i64, Vec<u8>)>(\"SELECT 4\");\n\
+                    let h = sqlx::query_as::<_, (i64, Vec<u8>)>(sql!(\"nodes/get\"));\n";
         let found: Vec<usize> = inline_queries(code).into_iter().map(|f| f.0).collect();
-        assert_eq!(found, vec![1, 2, 3]);
+        assert_eq!(found, vec![1, 2, 3, 8, 9]);
     }
 }

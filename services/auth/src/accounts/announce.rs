@@ -8,7 +8,7 @@
 //! holds and moves the home; what it already has is skipped. Safe to run any time, and twice.
 
 use gewebe_events::{Envelope, outbox::Outbox, types::AccountUpdated};
-use gewebe_platform::db::Db;
+use gewebe_platform::{db::Db, sql};
 use uuid::Uuid;
 
 use crate::{config::SERVICE, error::Error};
@@ -21,14 +21,11 @@ pub async fn announce_privacy(db: &Db, outbox: &Outbox) -> Result<u64, Error> {
     let mut announced = 0;
     loop {
         let mut tx = db.begin().await?;
-        let rows: Vec<(Uuid, i32, bool, i64)> = sqlx::query_as(
-            "SELECT id, fuzz_radius_m, ron, version FROM auth.accounts \
-             WHERE privacy_version > 0 AND forgotten_at IS NULL AND id > $1 ORDER BY id LIMIT $2",
-        )
-        .bind(after)
-        .bind(BATCH)
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows: Vec<(Uuid, i32, bool, i64)> = sqlx::query_as(sql!("accounts/announce_batch"))
+            .bind(after)
+            .bind(BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
         for (id, radius, ron, version) in &rows {
             let event = Envelope::new(
                 SERVICE,

@@ -3,6 +3,7 @@
 //! in `auth.login_failures`; housekeeping writes each closed window to the chain and deletes it.
 //! This also keeps failed logins off the audit head's row lock, which serialises every writer.
 
+use gewebe_platform::sql;
 use serde_json::json;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -30,19 +31,13 @@ pub async fn count(
         Failure::Credentials => (1, 0),
         Failure::Locked => (0, 1),
     };
-    sqlx::query(
-        "INSERT INTO auth.login_failures (account_id, window_start, failures, locks) \
-         VALUES ($1, to_timestamp(floor(extract(epoch FROM now()) / $2) * $2), $3, $4) \
-         ON CONFLICT (account_id, window_start) DO UPDATE SET \
-             failures = auth.login_failures.failures + EXCLUDED.failures, \
-             locks = auth.login_failures.locks + EXCLUDED.locks",
-    )
-    .bind(account.unwrap_or(Uuid::nil()))
-    .bind(window.as_secs_f64().max(1.0))
-    .bind(failures)
-    .bind(locks)
-    .execute(conn)
-    .await?;
+    sqlx::query(sql!("accounts/count_failure"))
+        .bind(account.unwrap_or(Uuid::nil()))
+        .bind(window.as_secs_f64().max(1.0))
+        .bind(failures)
+        .bind(locks)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -65,16 +60,11 @@ pub async fn flush(
     limit: i64,
 ) -> sqlx::Result<usize> {
     let cutoff = now - window - std::time::Duration::from_secs(5);
-    let mut rows: Vec<Window> = sqlx::query_as(
-        "DELETE FROM auth.login_failures WHERE (account_id, window_start) IN ( \
-             SELECT account_id, window_start FROM auth.login_failures WHERE window_start <= $1 \
-             ORDER BY window_start LIMIT $2 FOR UPDATE SKIP LOCKED) \
-         RETURNING account_id, window_start, failures, locks",
-    )
-    .bind(cutoff)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
+    let mut rows: Vec<Window> = sqlx::query_as(sql!("accounts/flush_failures"))
+        .bind(cutoff)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
     rows.sort_by_key(|r| (r.window_start, r.account_id));
     let secs = window.as_secs().max(1);
     for row in &rows {

@@ -1,5 +1,6 @@
 //! SQL for accounts; every function takes the caller's transaction.
 
+use gewebe_platform::sql;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -17,9 +18,6 @@ pub struct Account {
     pub created_at: OffsetDateTime,
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "id, email, display_name, roles, fuzz_radius_m, ron, privacy_version, version, created_at";
-
 /// `None` if the e-mail address is taken.
 pub async fn insert(
     conn: &mut PgConnection,
@@ -28,16 +26,13 @@ pub async fn insert(
     password_hash: &str,
     display_name: &str,
 ) -> sqlx::Result<Option<Account>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO auth.accounts (id, email, password_hash, display_name) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (email) DO NOTHING RETURNING {ACCOUNT_COLUMNS}"
-    )))
-    .bind(id)
-    .bind(email)
-    .bind(password_hash)
-    .bind(display_name)
-    .fetch_optional(conn)
-    .await
+    sqlx::query_as(sql!("accounts/insert"))
+        .bind(id)
+        .bind(email)
+        .bind(password_hash)
+        .bind(display_name)
+        .fetch_optional(conn)
+        .await
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -51,12 +46,10 @@ pub async fn credentials(
     conn: &mut PgConnection,
     email: &str,
 ) -> sqlx::Result<Option<Credentials>> {
-    sqlx::query_as(
-        "SELECT id, password_hash, roles FROM auth.accounts WHERE email = $1 AND forgotten_at IS NULL",
-    )
-    .bind(email)
-    .fetch_optional(conn)
-    .await
+    sqlx::query_as(sql!("accounts/credentials"))
+        .bind(email)
+        .fetch_optional(conn)
+        .await
 }
 
 pub async fn update_hash(
@@ -64,23 +57,19 @@ pub async fn update_hash(
     id: Uuid,
     password_hash: &str,
 ) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE auth.accounts SET password_hash = $2 WHERE id = $1 AND forgotten_at IS NULL",
-    )
-    .bind(id)
-    .bind(password_hash)
-    .execute(conn)
-    .await?;
+    sqlx::query(sql!("accounts/update_hash"))
+        .bind(id)
+        .bind(password_hash)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 pub async fn by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Account>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM auth.accounts WHERE id = $1 AND forgotten_at IS NULL"
-    )))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+    sqlx::query_as(sql!("accounts/by_id"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// The changes of `PATCH /auth/me`; `None` keeps a field.
@@ -104,21 +93,14 @@ pub async fn update(
     expected_version: Option<i64>,
     changes: &Changes,
 ) -> sqlx::Result<Updated> {
-    let row: Option<Account> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE auth.accounts SET display_name = COALESCE($2, display_name), \
-             fuzz_radius_m = COALESCE($3, fuzz_radius_m), ron = COALESCE($4, ron), version = version + 1, \
-             privacy_version = CASE WHEN $3::integer IS NULL AND $4::boolean IS NULL \
-                 THEN privacy_version ELSE version + 1 END \
-         WHERE id = $1 AND forgotten_at IS NULL AND ($5::bigint IS NULL OR version = $5) \
-         RETURNING {ACCOUNT_COLUMNS}"
-    )))
-    .bind(id)
-    .bind(changes.display_name.as_deref())
-    .bind(changes.fuzz_radius_m)
-    .bind(changes.ron)
-    .bind(expected_version)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row: Option<Account> = sqlx::query_as(sql!("accounts/update"))
+        .bind(id)
+        .bind(changes.display_name.as_deref())
+        .bind(changes.fuzz_radius_m)
+        .bind(changes.ron)
+        .bind(expected_version)
+        .fetch_optional(&mut *conn)
+        .await?;
     Ok(match row {
         Some(account) => Updated::Done(account),
         None if by_id(conn, id).await?.is_some() => Updated::VersionMismatch,
@@ -129,31 +111,21 @@ pub async fn update(
 /// DSGVO forget: the row becomes a tombstone (e-mail, name and hash erased), every session ends
 /// and its refresh tokens go. Returns the tombstone's version, `None` if already forgotten.
 pub async fn forget(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<i64>> {
-    let version: Option<i64> = sqlx::query_scalar(
-        "UPDATE auth.accounts SET email = NULL, display_name = NULL, password_hash = NULL, \
-             forgotten_at = now(), version = version + 1 \
-         WHERE id = $1 AND forgotten_at IS NULL RETURNING version",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let version: Option<i64> = sqlx::query_scalar(sql!("accounts/forget"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
     if version.is_none() {
         return Ok(None);
     }
-    sqlx::query(
-        "UPDATE auth.sessions SET revoked_at = now(), revoked_reason = 'forget' \
-         WHERE account_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "DELETE FROM auth.refresh_tokens WHERE session_id IN \
-             (SELECT id FROM auth.sessions WHERE account_id = $1)",
-    )
-    .bind(id)
-    .execute(conn)
-    .await?;
+    sqlx::query(sql!("accounts/forget_sessions"))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(sql!("accounts/forget_refresh_tokens"))
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(version)
 }
 
@@ -166,33 +138,26 @@ pub struct Profile {
 }
 
 pub async fn profile(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Profile>> {
-    sqlx::query_as(
-        "SELECT display_name, ron, forgotten_at IS NOT NULL AS forgotten FROM auth.accounts WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+    sqlx::query_as(sql!("accounts/profile"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Locks every admin's row, in id order (so two admin requests at once queue instead of
 /// deadlocking), and returns their ids: the current admins, which no one can change until commit.
 pub async fn lock_admins(conn: &mut PgConnection) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar(
-        "SELECT id FROM auth.accounts WHERE 'admin' = ANY(roles) AND forgotten_at IS NULL \
-         ORDER BY id FOR UPDATE",
-    )
-    .fetch_all(conn)
-    .await
+    sqlx::query_scalar(sql!("accounts/lock_admins"))
+        .fetch_all(conn)
+        .await
 }
 
 /// Whether `id` holds the admin role now (a plain read, for requests that change nothing).
 pub async fn is_admin(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
-    let admin: Option<bool> = sqlx::query_scalar(
-        "SELECT 'admin' = ANY(roles) FROM auth.accounts WHERE id = $1 AND forgotten_at IS NULL",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
+    let admin: Option<bool> = sqlx::query_scalar(sql!("accounts/is_admin"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
     Ok(admin.unwrap_or(false))
 }
 
@@ -203,15 +168,11 @@ pub async fn session_live(
     account: Uuid,
     session: Uuid,
 ) -> sqlx::Result<bool> {
-    let live: Option<bool> = sqlx::query_scalar(
-        "SELECT s.revoked_at IS NULL AND a.forgotten_at IS NULL FROM auth.sessions s \
-         JOIN auth.accounts a ON a.id = s.account_id WHERE s.id = $1 AND s.account_id = $2 \
-         FOR SHARE OF s",
-    )
-    .bind(session)
-    .bind(account)
-    .fetch_optional(conn)
-    .await?;
+    let live: Option<bool> = sqlx::query_scalar(sql!("accounts/session_live"))
+        .bind(session)
+        .bind(account)
+        .fetch_optional(conn)
+        .await?;
     Ok(live.unwrap_or(false))
 }
 
@@ -228,14 +189,11 @@ pub async fn set_roles(
     if !stays_admin && admins.contains(&id) && admins.len() == 1 {
         return Ok(Err(LastAdmin));
     }
-    let account = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE auth.accounts SET roles = $2, version = version + 1 \
-         WHERE id = $1 AND forgotten_at IS NULL RETURNING {ACCOUNT_COLUMNS}"
-    )))
-    .bind(id)
-    .bind(roles)
-    .fetch_optional(conn)
-    .await?;
+    let account = sqlx::query_as(sql!("accounts/set_roles"))
+        .bind(id)
+        .bind(roles)
+        .fetch_optional(conn)
+        .await?;
     Ok(Ok(account))
 }
 

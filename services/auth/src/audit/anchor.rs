@@ -14,6 +14,7 @@ use std::{io::Write as _, path::Path};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use gewebe_platform::sql;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -84,9 +85,7 @@ impl Anchor {
 
 /// The chain's head now.
 pub async fn head(conn: &mut PgConnection) -> Result<Anchored, AnchorError> {
-    let (seq, hash): (i64, Vec<u8>) = sqlx::query_as("SELECT seq, hash FROM auth.audit_head")
-        .fetch_one(conn)
-        .await?;
+    let (seq, hash): (i64, Vec<u8>) = sqlx::query_as(sql!("audit/head")).fetch_one(conn).await?;
     Ok(Anchored { seq, hash })
 }
 

@@ -1,6 +1,7 @@
 //! Writing, reading and verifying the chain. `record` takes the caller's transaction: the entry
 //! commits with the change it describes, or not at all.
 
+use gewebe_platform::sql;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -18,10 +19,9 @@ pub async fn record(
     actor_id: Option<Uuid>,
     data: Value,
 ) -> sqlx::Result<()> {
-    let (last, prev): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, hash FROM auth.audit_head FOR UPDATE")
-            .fetch_one(&mut *conn)
-            .await?;
+    let (last, prev): (i64, Vec<u8>) = sqlx::query_as(sql!("audit/lock_head"))
+        .fetch_one(&mut *conn)
+        .await?;
     let seq = last + 1;
     // PostgreSQL keeps microseconds; hash exactly what is stored.
     let now = OffsetDateTime::now_utc();
@@ -36,22 +36,17 @@ pub async fn record(
         actor_id,
         &data,
     );
-    sqlx::query(
-        "WITH entry AS ( \
-             INSERT INTO auth.audit_log (seq, at, kind, account_id, actor_id, data, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq) \
-         UPDATE auth.audit_head SET seq = (SELECT seq FROM entry), hash = $8",
-    )
-    .bind(seq)
-    .bind(at)
-    .bind(kind.as_str())
-    .bind(account_id)
-    .bind(actor_id)
-    .bind(&data)
-    .bind(&prev)
-    .bind(hash.as_slice())
-    .execute(conn)
-    .await?;
+    sqlx::query(sql!("audit/append"))
+        .bind(seq)
+        .bind(at)
+        .bind(kind.as_str())
+        .bind(account_id)
+        .bind(actor_id)
+        .bind(&data)
+        .bind(&prev)
+        .bind(hash.as_slice())
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -110,16 +105,12 @@ pub async fn list(
     before: Option<i64>,
     limit: i64,
 ) -> sqlx::Result<Page> {
-    let mut items: Vec<Entry> = sqlx::query_as(
-        "SELECT seq, at, kind, account_id, actor_id, data, hash FROM auth.audit_log \
-         WHERE ($1::uuid IS NULL OR account_id = $1) AND ($2::bigint IS NULL OR seq < $2) \
-         ORDER BY seq DESC LIMIT $3",
-    )
-    .bind(account_id)
-    .bind(before)
-    .bind(limit + 1)
-    .fetch_all(conn)
-    .await?;
+    let mut items: Vec<Entry> = sqlx::query_as(sql!("audit/list"))
+        .bind(account_id)
+        .bind(before)
+        .bind(limit + 1)
+        .fetch_all(conn)
+        .await?;
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);
     let next_before = if more {
@@ -178,7 +169,7 @@ pub async fn verify_batched(
     anchor: Option<&Anchored>,
     batch: i64,
 ) -> sqlx::Result<Verification> {
-    sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    sqlx::raw_sql(sql!("audit/snapshot"))
         .execute(&mut **tx)
         .await?;
     walk(tx, anchor, batch.max(1)).await
@@ -189,10 +180,9 @@ async fn walk(
     anchor: Option<&Anchored>,
     batch_size: i64,
 ) -> sqlx::Result<Verification> {
-    let (head_seq, head_hash): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, hash FROM auth.audit_head")
-            .fetch_one(&mut *conn)
-            .await?;
+    let (head_seq, head_hash): (i64, Vec<u8>) = sqlx::query_as(sql!("audit/head"))
+        .fetch_one(&mut *conn)
+        .await?;
     let mut prev = vec![0u8; 32];
     let mut expected_seq = 1;
     let mut entries = 0;
@@ -202,14 +192,11 @@ async fn walk(
         broken: Some((seq, why)),
     };
     loop {
-        let batch: Vec<Link> = sqlx::query_as(
-            "SELECT seq, at, kind, account_id, actor_id, data, prev_hash, hash \
-             FROM auth.audit_log WHERE seq >= $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(expected_seq)
-        .bind(batch_size)
-        .fetch_all(&mut *conn)
-        .await?;
+        let batch: Vec<Link> = sqlx::query_as(sql!("audit/links"))
+            .bind(expected_seq)
+            .bind(batch_size)
+            .fetch_all(&mut *conn)
+            .await?;
         let done = (batch.len() as i64) < batch_size;
         for link in batch {
             entries += 1;

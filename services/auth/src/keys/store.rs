@@ -5,7 +5,7 @@ use aes_gcm::{
     aead::{Aead, KeyInit, Payload},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use gewebe_platform::{auth::Claims, db::Db};
+use gewebe_platform::{auth::Claims, db::Db, sql};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use secrecy::{ExposeSecret, SecretBox};
 use sha2::{Digest, Sha256};
@@ -151,11 +151,10 @@ impl KeyStore {
             return Ok(current.clone());
         }
         let mut tx = self.0.db.begin().await?;
-        let row: Option<(String, Vec<u8>, Vec<u8>, OffsetDateTime)> = sqlx::query_as(
-            "SELECT kid, private_key_sealed, nonce, created_at FROM auth.signing_keys WHERE superseded_at IS NULL",
-        )
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row: Option<(String, Vec<u8>, Vec<u8>, OffsetDateTime)> =
+            sqlx::query_as(sql!("keys/current"))
+                .fetch_optional(&mut *tx)
+                .await?;
         tx.commit().await?;
         let (kid, sealed, nonce, created_at) = row.ok_or(KeyError::NoKey)?;
         let nonce =
@@ -216,14 +215,10 @@ impl KeyStore {
     /// The current key and those superseded less than the overlap ago, newest first.
     pub async fn published(&self) -> Result<Vec<PublicKey>, KeyError> {
         let mut tx = self.0.db.begin().await?;
-        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
-            "SELECT kid, public_key FROM auth.signing_keys \
-             WHERE superseded_at IS NULL OR superseded_at > now() - make_interval(secs => $1) \
-             ORDER BY created_at DESC",
-        )
-        .bind(self.0.overlap.as_secs_f64())
-        .fetch_all(&mut *tx)
-        .await?;
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(sql!("keys/published"))
+            .bind(self.0.overlap.as_secs_f64())
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(rows
             .into_iter()
@@ -245,13 +240,11 @@ async fn insert_current(
     nonce: &[u8; 12],
 ) -> Result<(), sqlx::Error> {
     // Serialises concurrent rotations (two instances starting at once) so one key stays current.
-    sqlx::query("LOCK TABLE auth.signing_keys IN SHARE ROW EXCLUSIVE MODE")
+    sqlx::query(sql!("keys/lock")).execute(&mut *conn).await?;
+    sqlx::query(sql!("keys/supersede"))
         .execute(&mut *conn)
         .await?;
-    sqlx::query("UPDATE auth.signing_keys SET superseded_at = now() WHERE superseded_at IS NULL")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("INSERT INTO auth.signing_keys (kid, public_key, private_key_sealed, nonce) VALUES ($1, $2, $3, $4)")
+    sqlx::query(sql!("keys/insert"))
         .bind(kid)
         .bind(public.as_slice())
         .bind(sealed)

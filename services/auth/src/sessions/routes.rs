@@ -48,10 +48,7 @@ pub async fn token_response(
     // login or refresh costs a hash or a rotation anyway.
     let pv: Option<i64> = {
         let mut tx = app.db.begin().await?;
-        let pv = sqlx::query_scalar("SELECT privacy_version FROM auth.accounts WHERE id = $1")
-            .bind(account_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let pv = store::privacy_version(&mut tx, account_id).await?;
         tx.commit().await?;
         pv
     };

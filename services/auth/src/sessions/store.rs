@@ -1,4 +1,5 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+use gewebe_platform::sql;
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use time::{Duration, OffsetDateTime};
@@ -17,9 +18,20 @@ pub fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// The account's `privacy_version`, for the access token's `pv` (`None`: no such account).
+pub async fn privacy_version(
+    conn: &mut PgConnection,
+    account_id: Uuid,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(sql!("sessions/privacy_version"))
+        .bind(account_id)
+        .fetch_optional(conn)
+        .await
+}
+
 pub async fn new_session(conn: &mut PgConnection, account_id: Uuid) -> Result<Uuid, Error> {
     let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO auth.sessions (id, account_id) VALUES ($1, $2)")
+    sqlx::query(sql!("sessions/insert"))
         .bind(id)
         .bind(account_id)
         .execute(conn)
@@ -34,14 +46,12 @@ pub async fn issue(
     ttl: std::time::Duration,
 ) -> Result<String, Error> {
     let token = new_token()?;
-    sqlx::query(
-        "INSERT INTO auth.refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
-    )
-    .bind(hash(&token))
-    .bind(session)
-    .bind(OffsetDateTime::now_utc() + ttl)
-    .execute(conn)
-    .await?;
+    sqlx::query(sql!("sessions/issue"))
+        .bind(hash(&token))
+        .bind(session)
+        .bind(OffsetDateTime::now_utc() + ttl)
+        .execute(conn)
+        .await?;
     Ok(token)
 }
 
@@ -76,18 +86,10 @@ pub async fn rotate(
     let token_hash = hash(token);
     // Row lock: two concurrent refreshes of one token serialise here, so the second sees the
     // rotation of the first and gets the same successor.
-    let presented: Option<Presented> = sqlx::query_as(
-        "SELECT r.session_id, s.account_id, a.roles, r.expires_at, r.rotated_at, r.successor_sealed, \
-                r.successor_nonce, (s.revoked_at IS NOT NULL OR a.forgotten_at IS NOT NULL) AS revoked \
-         FROM auth.refresh_tokens r \
-         JOIN auth.sessions s ON s.id = r.session_id \
-         JOIN auth.accounts a ON a.id = s.account_id \
-         WHERE r.token_hash = $1 \
-         FOR UPDATE OF r",
-    )
-    .bind(&token_hash)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let presented: Option<Presented> = sqlx::query_as(sql!("sessions/lock_presented"))
+        .bind(&token_hash)
+        .fetch_optional(&mut *conn)
+        .await?;
     let Some(p) = presented else {
         return Err(Error::InvalidRefreshToken);
     };
@@ -107,27 +109,19 @@ pub async fn rotate(
             // Earlier tokens of this family whose grace has passed give up their successors now
             // (housekeeping catches the families nobody refreshes again). SKIP LOCKED: a row
             // another request holds is left to it, so the two never wait on each other.
-            sqlx::query(
-                "UPDATE auth.refresh_tokens SET successor_sealed = NULL, successor_nonce = NULL \
-                 WHERE token_hash IN (SELECT token_hash FROM auth.refresh_tokens \
-                     WHERE session_id = $1 AND successor_sealed IS NOT NULL AND rotated_at < $2 \
-                     FOR UPDATE SKIP LOCKED)",
-            )
-            .bind(p.session_id)
-            .bind(now - grace)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(sql!("sessions/erase_family_successors"))
+                .bind(p.session_id)
+                .bind(now - grace)
+                .execute(&mut *conn)
+                .await?;
             let successor = issue(conn, p.session_id, ttl).await?;
             let (sealed, nonce) = keys.seal(&token_hash, successor.as_bytes())?;
-            sqlx::query(
-                "UPDATE auth.refresh_tokens SET rotated_at = now(), successor_sealed = $2, successor_nonce = $3 \
-                 WHERE token_hash = $1",
-            )
-            .bind(&token_hash)
-            .bind(sealed)
-            .bind(nonce.as_slice())
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(sql!("sessions/mark_rotated"))
+                .bind(&token_hash)
+                .bind(sealed)
+                .bind(nonce.as_slice())
+                .execute(&mut *conn)
+                .await?;
             Ok(rotated(successor))
         }
         (Some(at), Some(sealed), Some(nonce)) if now - at <= grace => {
@@ -152,14 +146,10 @@ pub async fn rotate(
 
 /// Revokes the family `token` belongs to; unknown tokens are ignored (logout is idempotent).
 pub async fn logout(conn: &mut PgConnection, token: &str) -> Result<(), Error> {
-    let session: Option<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT s.id, s.account_id FROM auth.refresh_tokens r \
-         JOIN auth.sessions s ON s.id = r.session_id \
-         WHERE r.token_hash = $1 AND s.revoked_at IS NULL",
-    )
-    .bind(hash(token))
-    .fetch_optional(&mut *conn)
-    .await?;
+    let session: Option<(Uuid, Uuid)> = sqlx::query_as(sql!("sessions/live_session_of_token"))
+        .bind(hash(token))
+        .fetch_optional(&mut *conn)
+        .await?;
     if let Some((session, account)) = session {
         revoke(conn, session, "logout").await?;
         crate::audit::record(
@@ -175,15 +165,13 @@ pub async fn logout(conn: &mut PgConnection, token: &str) -> Result<(), Error> {
 }
 
 async fn revoke(conn: &mut PgConnection, session: Uuid, reason: &str) -> Result<(), Error> {
-    sqlx::query(
-        "UPDATE auth.sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL",
-    )
-    .bind(session)
-    .bind(reason)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(sql!("sessions/revoke"))
+        .bind(session)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
     // Sealed successors are no longer needed by anyone.
-    sqlx::query("UPDATE auth.refresh_tokens SET successor_sealed = NULL, successor_nonce = NULL WHERE session_id = $1")
+    sqlx::query(sql!("sessions/erase_session_successors"))
         .bind(session)
         .execute(conn)
         .await?;
@@ -200,14 +188,10 @@ pub async fn erase_expired_successors(
     batch: i64,
 ) -> Result<u64, sqlx::Error> {
     let cutoff = OffsetDateTime::now_utc() - Duration::try_from(grace).unwrap_or(Duration::ZERO);
-    let done = sqlx::query(
-        "UPDATE auth.refresh_tokens SET successor_sealed = NULL, successor_nonce = NULL \
-         WHERE token_hash IN (SELECT token_hash FROM auth.refresh_tokens \
-             WHERE successor_sealed IS NOT NULL AND rotated_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
-    )
-    .bind(cutoff)
-    .bind(batch)
-    .execute(conn)
-    .await?;
+    let done = sqlx::query(sql!("sessions/erase_expired_successors"))
+        .bind(cutoff)
+        .bind(batch)
+        .execute(conn)
+        .await?;
     Ok(done.rows_affected())
 }

@@ -12,6 +12,7 @@ mod me;
 mod overload;
 mod service;
 mod sessions;
+mod sql;
 mod throttle;
 
 use gewebe_auth::{

@@ -1,0 +1,4 @@
+UPDATE auth.accounts
+   SET password_hash = $2
+ WHERE id = $1
+   AND forgotten_at IS NULL

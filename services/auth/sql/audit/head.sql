@@ -1,0 +1,2 @@
+SELECT seq, hash
+  FROM auth.audit_head

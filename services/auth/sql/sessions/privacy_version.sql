@@ -1,0 +1,3 @@
+SELECT privacy_version
+  FROM auth.accounts
+ WHERE id = $1
