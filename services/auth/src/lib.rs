@@ -126,11 +126,9 @@ pub fn key_store(db: &Db, config: &Config) -> keys::KeyStore {
 
 /// All of gewebe-auth's public routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(openapi::router())
-        .merge(keys::router())
+    let features = keys::router()
         .merge(accounts::router())
         .merge(sessions::router())
-        .merge(admin::router())
-        .with_state(state)
+        .merge(admin::router());
+    openapi::router(features).with_state(state)
 }

@@ -94,18 +94,14 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         .flag("consumer", move || consumer.check())
         .nats(&state.nats)
         .redis(&state.redis);
-    Ok(start.serve_with_streams(router(state.clone()), streams(state), readiness))
+    let (api, streams) = routers(state);
+    Ok(start.serve_with_streams(api, streams, readiness))
 }
 
-/// The requests that end: tickets and the OpenAPI document.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(openapi::router())
-        .merge(tickets::router())
-        .with_state(state)
-}
-
-/// The responses that stay open: the event stream.
-pub fn streams(state: AppState) -> Router {
-    stream::router().with_state(state)
+/// gewebe-feed's routes: the requests that end (tickets, the OpenAPI document), and the responses
+/// that stay open (the event stream), which the stack serves without compression.
+pub fn routers(state: AppState) -> (Router, Router) {
+    let (streams, streams_doc) = stream::router().split_for_parts();
+    let api = openapi::router(tickets::router(), streams_doc);
+    (api.with_state(state.clone()), streams.with_state(state))
 }

@@ -19,11 +19,9 @@
 use std::convert::Infallible;
 
 use axum::{
-    Router,
     extract::State,
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use gewebe_platform::{
     auth::AuthUser,
@@ -31,6 +29,7 @@ use gewebe_platform::{
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{
     AppState,
@@ -180,6 +179,6 @@ pub async fn stream(
         .into_response())
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/feed/stream", get(stream))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(stream))
 }

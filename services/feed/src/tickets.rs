@@ -3,13 +3,14 @@
 //! in Redis (any instance may redeem one), stored by SHA-256 so the store never holds a usable
 //! ticket, and are taken with GETDEL, so one can be used once.
 
-use axum::{Router, extract::State, routing::post};
+use axum::extract::State;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use fred::prelude::{Expiration, KeysInterface, SetOptions};
 use gewebe_platform::{auth::AuthUser, http::extract::Json};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use crate::{AppState, error::Error};
@@ -78,6 +79,6 @@ pub async fn redeem(app: &AppState, ticket: &str) -> Result<Holder, Error> {
     })
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/feed/tickets", post(issue))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(issue))
 }

@@ -14,27 +14,27 @@ use uuid::Uuid;
 /// The node's current public position.
 pub async fn record_node(conn: &mut PgConnection, node: Uuid) -> sqlx::Result<()> {
     sqlx::query(sql!("changes/record_node"))
-    .bind(node)
-    .execute(conn)
-    .await?;
+        .bind(node)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// The current lines of every edge at `node`.
 pub async fn record_edges_of(conn: &mut PgConnection, node: Uuid) -> sqlx::Result<()> {
     sqlx::query(sql!("changes/record_edges_of"))
-    .bind(node)
-    .execute(conn)
-    .await?;
+        .bind(node)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
 /// One edge's current line.
 pub async fn record_edge(conn: &mut PgConnection, edge: Uuid) -> sqlx::Result<()> {
     sqlx::query(sql!("changes/record_edge"))
-    .bind(edge)
-    .execute(conn)
-    .await?;
+        .bind(edge)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -42,8 +42,8 @@ pub async fn record_edge(conn: &mut PgConnection, edge: Uuid) -> sqlx::Result<()
 pub async fn fold(conn: &mut PgConnection, retention: Duration) -> sqlx::Result<u64> {
     let secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     let folded: i64 = sqlx::query_scalar(sql!("changes/fold"))
-    .bind(secs as f64)
-    .fetch_one(conn)
-    .await?;
+        .bind(secs as f64)
+        .fetch_one(conn)
+        .await?;
     Ok(u64::try_from(folded).unwrap_or(0))
 }

@@ -22,8 +22,8 @@ pub async fn check(db: &Db) -> Result<String, PostGisError> {
     let found = async {
         let mut tx = db.begin().await?;
         let v: Option<String> = sqlx::query_scalar(sql!("postgis_version"))
-        .fetch_optional(&mut *tx)
-        .await?;
+            .fetch_optional(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(v)
     }

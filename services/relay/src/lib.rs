@@ -72,8 +72,5 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
 
 /// gewebe-relay's routes: status and the OpenAPI document (not routed publicly).
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(openapi::router())
-        .merge(status::router())
-        .with_state(state)
+    openapi::router(status::router()).with_state(state)
 }

@@ -2,10 +2,11 @@
 
 use std::sync::atomic::Ordering;
 
-use axum::{Router, extract::State, routing::get};
+use axum::extract::State;
 use gewebe_platform::{Problem, http::extract::Json};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::AppState;
 #[derive(Serialize, ToSchema)]
@@ -47,6 +48,6 @@ pub async fn status(State(app): State<AppState>) -> Result<Json<Status>, Problem
     }))
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/relay/status", get(status))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(status))
 }

@@ -1,6 +1,5 @@
-//! Accounts: register, login (access tokens), the caller's own account, public profiles.
-//! Routes (all in `routes::router`): `POST /auth/register`, `POST /auth/login`, `GET|PATCH|DELETE
-//! /auth/me` (update and forget in `me`), `GET /auth/profiles/{id}` (in `profiles`).
+//! Accounts: register and login (`routes`), the caller's own account (`me`), public profiles
+//! (`profiles`); SQL in `store`.
 
 mod announce;
 pub mod failures;
@@ -13,4 +12,14 @@ mod validate;
 
 pub use announce::announce_privacy;
 pub use me::forget_account;
-pub use routes::{router, routes_doc};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::register))
+        .routes(routes!(routes::login))
+        .routes(routes!(routes::me, me::update, me::forget))
+        .routes(routes!(profiles::profile))
+}

@@ -1,9 +1,4 @@
-use axum::{
-    Router,
-    extract::State,
-    http::StatusCode,
-    routing::{get, post},
-};
+use axum::{extract::State, http::StatusCode};
 use gewebe_events::{Envelope, types::AccountRegistered};
 use gewebe_platform::{
     Problem,
@@ -142,7 +137,7 @@ pub async fn register(
 /// attempt per growing delay, except from addresses it recently logged in from.
 #[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = Login,
     responses(
-        (status = 200, body = crate::sessions::routes_doc::Tokens, description = "access token; the refresh token as an HttpOnly cookie scoped to /auth"),
+        (status = 200, body = crate::sessions::Tokens, description = "access token; the refresh token as an HttpOnly cookie scoped to /auth"),
         (status = 401, description = "wrong e-mail or password (`invalid_credentials`)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "locked after too many attempts for this account from this address (IPv6: its /64), too many from this address, or the account's progressive delay (`rate_limited`, Retry-After)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 503, description = "`overloaded`: every password-hashing slot is busy (Retry-After, at once); `throttle_unavailable`: the rate-limit store is down, logins fail closed", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
@@ -280,22 +275,4 @@ pub(super) fn with_etag(account: store::Account) -> axum::response::Response {
         Json(Account::from(account)),
     )
         .into_response()
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/login", post(login))
-        .route(
-            "/auth/me",
-            get(me).patch(super::me::update).delete(super::me::forget),
-        )
-        .route("/auth/profiles/{id}", get(super::profiles::profile))
-}
-
-/// Path items for the OpenAPI document.
-pub mod routes_doc {
-    pub use super::super::me::{__path_forget, __path_update, forget, update};
-    pub use super::super::profiles::{__path_profile, profile};
-    pub use super::{__path_login, __path_me, __path_register, login, me, register};
 }

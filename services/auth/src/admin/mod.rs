@@ -3,4 +3,14 @@
 
 mod routes;
 
-pub use routes::{change_roles, normalise_roles, router, routes_doc};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use routes::{change_roles, normalise_roles};
+
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::audit_log))
+        .routes(routes!(routes::set_roles))
+}

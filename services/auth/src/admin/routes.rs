@@ -1,4 +1,4 @@
-use axum::{Router, extract::State, routing::get, routing::put};
+use axum::extract::State;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use gewebe_platform::{
     FieldError,
@@ -201,17 +201,6 @@ pub fn normalise_roles(requested: &[String]) -> Result<Vec<String>, Error> {
         .filter(|r| wanted.contains(r))
         .map(|r| r.as_str().to_owned())
         .collect())
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/admin/audit", get(audit_log))
-        .route("/auth/admin/accounts/{id}/roles", put(set_roles))
-}
-
-/// Path items for the OpenAPI document.
-pub mod routes_doc {
-    pub use super::{__path_audit_log, __path_set_roles, audit_log, set_roles};
 }
 
 #[cfg(test)]

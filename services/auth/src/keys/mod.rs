@@ -6,11 +6,17 @@
 mod routes;
 mod store;
 
-pub use routes::router;
+use axum::routing::get;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-/// Path items for the OpenAPI document.
-pub mod routes_doc {
-    pub use super::routes::__path_jwks;
-    pub use super::routes::jwks;
-}
 pub use store::{KeyError, KeyStore, PublicKey};
+
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::jwks))
+        // The same key set under the service's prefix, for clients that only reach `/auth/...`;
+        // documented once, at the well-known path.
+        .route("/auth/.well-known/jwks.json", get(routes::jwks))
+}

@@ -1,9 +1,7 @@
 use axum::{
-    Router,
     extract::State,
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use gewebe_platform::Problem;
 
@@ -33,10 +31,4 @@ pub async fn jwks(State(app): State<AppState>) -> Result<Response, Problem> {
         axum::Json(body),
     )
         .into_response())
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/.well-known/jwks.json", get(jwks))
-        .route("/auth/.well-known/jwks.json", get(jwks))
 }

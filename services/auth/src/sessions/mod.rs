@@ -7,5 +7,15 @@
 mod routes;
 mod store;
 
-pub use routes::{COOKIE, router, routes_doc, token_response};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub use routes::{COOKIE, Tokens, token_response};
 pub use store::{erase_expired_successors, issue, new_session};
+
+use crate::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::refresh))
+        .routes(routes!(routes::logout))
+}

@@ -1,10 +1,8 @@
 use axum::{
-    Router,
     body::Bytes,
     extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::post,
 };
 use gewebe_platform::auth::{Claims, Role};
 use serde::{Deserialize, Serialize};
@@ -167,15 +165,4 @@ pub async fn logout(
         "gewebe_refresh=; HttpOnly; Secure; SameSite=Strict; Path=/auth; Max-Age=0",
     );
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
-}
-
-/// Path items for the OpenAPI document.
-pub mod routes_doc {
-    pub use super::{__path_logout, __path_refresh, RefreshRequest, Tokens, logout, refresh};
 }

@@ -49,13 +49,13 @@ pub async fn insert(
     owner: Uuid,
 ) -> sqlx::Result<Option<EdgeRow>> {
     let inserted: Option<Uuid> = sqlx::query_scalar(sql!("edges/insert"))
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .bind(kind)
-    .bind(owner)
-    .fetch_optional(&mut *conn)
-    .await?;
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(kind)
+        .bind(owner)
+        .fetch_optional(&mut *conn)
+        .await?;
     if inserted.is_none() {
         return Ok(None);
     }
@@ -78,11 +78,11 @@ pub async fn of_node(
     limit: i64,
 ) -> sqlx::Result<Vec<EdgeRow>> {
     sqlx::query_as(sql!("edges/of_node"))
-    .bind(node)
-    .bind(after)
-    .bind(limit + 1)
-    .fetch_all(conn)
-    .await
+        .bind(node)
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(conn)
+        .await
 }
 
 /// Locks one edge for a delete: (owner, version, the version of the owner's settings geo knows).
@@ -91,9 +91,9 @@ pub async fn lock(
     id: Uuid,
 ) -> sqlx::Result<Option<(Option<Uuid>, i64, Option<i64>)>> {
     sqlx::query_as(sql!("edges/lock"))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Deletes edges (by id, or every edge at a node) and returns them as they were, for their events.
@@ -111,9 +111,9 @@ pub async fn delete(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Ed
 
 pub async fn delete_at_node(conn: &mut PgConnection, node: Uuid) -> sqlx::Result<Vec<EdgeRow>> {
     let rows: Vec<EdgeRow> = sqlx::query_as(sql!("edges/lock_at_node"))
-    .bind(node)
-    .fetch_all(&mut *conn)
-    .await?;
+        .bind(node)
+        .fetch_all(&mut *conn)
+        .await?;
     if rows.is_empty() {
         return Ok(rows);
     }
@@ -128,8 +128,8 @@ pub async fn delete_at_node(conn: &mut PgConnection, node: Uuid) -> sqlx::Result
 /// Redraws the lines of the edges at `node` after it moved.
 pub async fn refresh_lines(conn: &mut PgConnection, node: Uuid) -> sqlx::Result<()> {
     sqlx::query(sql!("edges/refresh_lines"))
-    .bind(node)
-    .execute(conn)
-    .await?;
+        .bind(node)
+        .execute(conn)
+        .await?;
     Ok(())
 }

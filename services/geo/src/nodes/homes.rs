@@ -43,13 +43,14 @@ pub async fn lock_settings(
     token_version: i64,
 ) -> sqlx::Result<HomeSettings> {
     sqlx::query(sql!("homes/ensure_account"))
-    .bind(owner)
-    .execute(&mut *conn)
-    .await?;
-    let (radius, forgotten, version): (i32, bool, i64) = sqlx::query_as(sql!("homes/lock_settings"))
-    .bind(owner)
-    .fetch_one(conn)
-    .await?;
+        .bind(owner)
+        .execute(&mut *conn)
+        .await?;
+    let (radius, forgotten, version): (i32, bool, i64) =
+        sqlx::query_as(sql!("homes/lock_settings"))
+            .bind(owner)
+            .fetch_one(conn)
+            .await?;
     Ok(if forgotten {
         HomeSettings::Forgotten
     } else if version < token_version {

@@ -10,8 +10,8 @@ pub(crate) mod routes;
 pub mod store;
 
 use gewebe_events::outbox::Outbox;
-use uuid::Uuid;
 use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
 
 use crate::{AppState, edges, error::Error, events};
 
@@ -41,4 +41,3 @@ pub async fn delete_with_edges(
     outbox.record_many(conn, &envelopes).await?;
     Ok(())
 }
-

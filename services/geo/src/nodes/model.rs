@@ -116,4 +116,3 @@ pub fn with_etag(status: StatusCode, row: NodeRow) -> Response {
     let tag = etag(row.version);
     (status, [(header::ETAG, tag)], Json(Node::from(row))).into_response()
 }
-

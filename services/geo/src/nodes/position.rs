@@ -32,4 +32,3 @@ pub fn h3_of((lat, lon): (f64, f64)) -> Result<i64, Error> {
         .map(cells::to_db)
         .ok_or_else(|| Error::field("location", "out_of_range", "not a position on Earth"))
 }
-

@@ -21,8 +21,7 @@ use crate::{
     AppState,
     access::{check_version, limit_writes, may_change, settings_known},
     error::Error,
-    events,
-    validate,
+    events, validate,
 };
 
 /// Places a node. A `home` node's public position is fuzzed by the owner's radius (set in auth); geo
@@ -281,4 +280,3 @@ pub async fn delete(
     app.outbox.commit(tx).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
-

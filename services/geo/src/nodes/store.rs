@@ -120,8 +120,8 @@ pub struct Locked {
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Locked>> {
     sqlx::query_as(sql!("nodes/lock"))
         .bind(id)
-    .fetch_optional(conn)
-    .await
+        .fetch_optional(conn)
+        .await
 }
 
 /// A node's owner and kind, unlocked: a home write must lock its owner's settings before the node
@@ -194,9 +194,9 @@ pub async fn delete(
 ) -> sqlx::Result<Option<(f64, f64, i64, i64)>> {
     changes::record_node(conn, id).await?;
     sqlx::query_as(sql!("nodes/delete"))
-    .bind(id)
-    .fetch_optional(conn)
-    .await
+        .bind(id)
+        .fetch_optional(conn)
+        .await
 }
 
 /// Filters of the bbox list.
@@ -211,16 +211,16 @@ pub struct BboxQuery<'a> {
 /// Public nodes in a box, by id (UUIDv7: creation order), `limit + 1` rows to tell a next page.
 pub async fn in_bbox(conn: &mut PgConnection, q: &BboxQuery<'_>) -> sqlx::Result<Vec<NodeRow>> {
     sqlx::query_as(sql!("nodes/in_bbox"))
-    .bind(q.bbox.min_lon)
-    .bind(q.bbox.min_lat)
-    .bind(q.bbox.max_lon)
-    .bind(q.bbox.max_lat)
-    .bind(q.kind)
-    .bind(q.tag)
-    .bind(q.after)
-    .bind(q.limit + 1)
-    .fetch_all(conn)
-    .await
+        .bind(q.bbox.min_lon)
+        .bind(q.bbox.min_lat)
+        .bind(q.bbox.max_lon)
+        .bind(q.bbox.max_lat)
+        .bind(q.kind)
+        .bind(q.tag)
+        .bind(q.after)
+        .bind(q.limit + 1)
+        .fetch_all(conn)
+        .await
 }
 
 /// Public nodes within `radius_m` of a point, nearest first, after the (distance, id) cursor.
@@ -270,12 +270,12 @@ pub async fn in_cell(
     limit: i64,
 ) -> sqlx::Result<Vec<NodeRow>> {
     sqlx::query_as(sql!("nodes/in_cell"))
-    .bind(lo)
-    .bind(hi)
-    .bind(after)
-    .bind(limit + 1)
-    .fetch_all(conn)
-    .await
+        .bind(lo)
+        .bind(hi)
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(conn)
+        .await
 }
 
 /// Why [`insert`] wrote nothing, asked only then.

@@ -20,14 +20,13 @@ pub struct Version {
 }
 
 pub async fn version(conn: &mut PgConnection, z: i32, x: i32, y: i32) -> sqlx::Result<Version> {
-    let (epoch, changes): (i64, i64) =
-        sqlx::query_as(sql!("tiles/version"))
-            .bind(z)
-            .bind(x)
-            .bind(y)
-            .bind(BUFFER)
-            .fetch_one(conn)
-            .await?;
+    let (epoch, changes): (i64, i64) = sqlx::query_as(sql!("tiles/version"))
+        .bind(z)
+        .bind(x)
+        .bind(y)
+        .bind(BUFFER)
+        .fetch_one(conn)
+        .await?;
     Ok(Version { epoch, changes })
 }
 
@@ -39,16 +38,15 @@ pub async fn render(
     y: i32,
     max_features: i64,
 ) -> sqlx::Result<(Version, Vec<u8>)> {
-    let (epoch, changes, tile): (i64, i64, Vec<u8>) =
-        sqlx::query_as(sql!("tiles/render"))
-            .bind(z)
-            .bind(x)
-            .bind(y)
-            .bind(BUFFER)
-            .bind(max_features)
-            .bind(CLUSTER_BELOW_ZOOM)
-            .bind(CLUSTER_GRID)
-            .fetch_one(conn)
-            .await?;
+    let (epoch, changes, tile): (i64, i64, Vec<u8>) = sqlx::query_as(sql!("tiles/render"))
+        .bind(z)
+        .bind(x)
+        .bind(y)
+        .bind(BUFFER)
+        .bind(max_features)
+        .bind(CLUSTER_BELOW_ZOOM)
+        .bind(CLUSTER_GRID)
+        .fetch_one(conn)
+        .await?;
     Ok((Version { epoch, changes }, tile))
 }
