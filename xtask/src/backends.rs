@@ -3,6 +3,7 @@
 
 use std::{
     fs,
+    hash::{Hash, Hasher},
     path::{Path, PathBuf},
     process::Command,
     time::Duration,
@@ -58,7 +59,6 @@ pub fn postgres_reachable(dir: &Path) -> PathBuf {
     if reachable {
         return dir.to_owned();
     }
-    use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     dir.hash(&mut h);
     let name = dir

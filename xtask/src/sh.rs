@@ -63,9 +63,7 @@ pub fn which(program: &str) -> Option<PathBuf> {
 }
 
 pub fn is_root() -> bool {
-    output(Command::new("id").arg("-u"))
-        .map(|s| s.trim() == "0")
-        .unwrap_or(false)
+    output(Command::new("id").arg("-u")).is_ok_and(|s| s.trim() == "0")
 }
 
 pub fn port_open(port: u16) -> bool {

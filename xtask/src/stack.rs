@@ -69,7 +69,8 @@ impl Ports {
             .iter()
             .position(|s| *s == name)
             .unwrap_or(SERVICES.len());
-        self.base + 501 + i as u16
+        // `i` is an index into SERVICES: a handful.
+        self.base + 501 + u16::try_from(i).unwrap_or_default()
     }
 }
 
@@ -335,7 +336,7 @@ impl Stack {
             &typesense_bin,
             TYPESENSE_KEY,
         )?;
-        d.start(&mut cmd, Duration::from_secs(60))?;
+        d.start(&mut cmd, Duration::from_mins(1))?;
 
         check("services")?;
         let services = self.services();
@@ -448,7 +449,7 @@ impl Stack {
             .collect();
         let mut offsets: Vec<u64> = logs
             .iter()
-            .map(|(_, p)| fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            .map(|(_, p)| fs::metadata(p).map_or(0, |m| m.len()))
             .collect();
         let stdout = std::io::stdout();
         while !stop.load(Ordering::Relaxed) {

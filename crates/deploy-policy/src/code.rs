@@ -177,8 +177,7 @@ pub fn service_env(root: &Path, service: &str) -> Result<EnvUse, String> {
 /// Whether the service's binary has a `migrate` subcommand (a `Migrate` variant in its `main.rs`).
 pub fn has_migrate(root: &Path, service: &str) -> bool {
     std::fs::read_to_string(root.join("services").join(service).join("src/main.rs"))
-        .map(|s| s.contains("Command::Migrate"))
-        .unwrap_or(false)
+        .is_ok_and(|s| s.contains("Command::Migrate"))
 }
 
 /// Variables the README's configuration tables give a default for (a table row whose second

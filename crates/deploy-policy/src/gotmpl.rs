@@ -217,13 +217,12 @@ fn actions<'a>(text: &'a str, left: &str, right: &str) -> Result<Vec<&'a str>, S
             match in_str {
                 Some(q) if ch == '\\' && q == '"' => k += 1,
                 Some(q) if ch == q => in_str = None,
-                Some(_) => {}
                 None if ch == '"' || ch == '`' => in_str = Some(ch),
                 None if after[idx..].starts_with(right) => {
                     end = Some(idx);
                     break;
                 }
-                None => {}
+                Some(_) | None => {}
             }
             k += 1;
         }

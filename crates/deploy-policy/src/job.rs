@@ -24,7 +24,7 @@ impl Node {
             attrs: Vec::new(),
             children: Vec::new(),
         };
-        for s in body.iter() {
+        for s in body {
             match s {
                 Structure::Attribute(a) => node.attrs.push((a.key.to_string(), a.expr.clone())),
                 Structure::Block(b) => node.children.push(Self::from_block(b)),
@@ -50,7 +50,7 @@ impl Node {
     }
 
     pub fn label(&self) -> &str {
-        self.labels.first().map(String::as_str).unwrap_or("")
+        self.labels.first().map_or("", String::as_str)
     }
 
     pub fn attr(&self, name: &str) -> Option<&Expression> {
@@ -125,12 +125,15 @@ impl JobFile {
 
     /// The job's name (its label), or the file name when there is no job block.
     pub fn name(&self) -> String {
-        self.job().map(|j| j.label().to_owned()).unwrap_or_else(|| {
-            self.path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
+        self.job().map_or_else(
+            || {
+                self.path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            },
+            |j| j.label().to_owned(),
+        )
     }
 
     pub fn variable(&self, name: &str) -> Option<&Variable> {

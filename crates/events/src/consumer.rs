@@ -180,7 +180,7 @@ where
                 None => return Err(ConsumerError::Stream("message stream ended".to_owned())),
             },
         };
-        let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+        let delivered = message.info().map_or(1, |i| i.delivered);
         let envelope = match Envelope::from_slice(&message.payload) {
             Ok(e) => e,
             Err(e) => {
@@ -315,8 +315,7 @@ fn jittered(delay: Duration) -> Duration {
     // crate every service links for one jitter (nothing here is cryptographic).
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+        .map_or(0, |d| d.subsec_nanos());
     let spread = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX).max(1);
     half + Duration::from_nanos(u64::from(nanos) % spread)
 }

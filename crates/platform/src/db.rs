@@ -4,7 +4,7 @@
 //! Why pooled work must go through [`Db::begin`]: sqlx names its prepared statements (`sqlx_s_N`)
 //! even with the statement cache off, and never closes them then. Behind PgBouncer 1.18 (no
 //! `max_prepared_statements`) a named statement outlives the transaction on the server connection,
-//! and the next client that lands there collides with it ("prepared statement sqlx_s_1 already
+//! and the next client that lands there collides with it ("prepared statement `sqlx_s_1` already
 //! exists"); outside a transaction the parse and the execute can even land on different server
 //! connections. So: the cache is off (nothing relies on a statement surviving a transaction),
 //! every pooled query runs in a transaction, and each transaction starts with
@@ -124,7 +124,7 @@ impl Db {
         let pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
-            .idle_timeout(Duration::from_secs(300))
+            .idle_timeout(Duration::from_mins(5))
             // No ping per checkout: the pool talks to PgBouncer, which survives database restarts
             // itself; a dead client connection shows as one failed query, and the ping would cost a
             // round trip on every transaction.

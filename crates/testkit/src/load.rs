@@ -11,7 +11,10 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+    // The rank is within 0..len for p in 0..=1; a p outside that picks the nearest end.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let rank = ((sorted.len() as f64 - 1.0) * p.clamp(0.0, 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
 }
 
 /// `concurrency` workers run `job` until `count` jobs are done; returns (elapsed, sorted ms).

@@ -205,9 +205,7 @@ async fn main() {
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
         })
         .unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     let mut md = String::new();
     writeln!(md, "# Auth benchmark").unwrap();
     writeln!(md).unwrap();

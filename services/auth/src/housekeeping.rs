@@ -45,7 +45,7 @@ pub async fn run_once(db: &Db, grace: Duration, window: Duration) -> Result<(), 
         let written =
             failures::flush(&mut tx, window, OffsetDateTime::now_utc(), FLUSH_BATCH).await?;
         tx.commit().await?;
-        if written < FLUSH_BATCH as usize {
+        if i64::try_from(written).is_ok_and(|n| n < FLUSH_BATCH) {
             break;
         }
     }

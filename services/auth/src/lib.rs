@@ -97,7 +97,7 @@ pub async fn build(mut config: Config, shutdown: Shutdown) -> Result<Server, Sta
     });
 
     let keys = state.keys.clone();
-    start.shutdown.every(Duration::from_secs(3600), move || {
+    start.shutdown.every(Duration::from_hours(1), move || {
         let keys = keys.clone();
         async move {
             if let Err(e) = keys.ensure_fresh().await {

@@ -16,6 +16,13 @@
     clippy::print_stderr,
     clippy::panic
 )]
+// Test code: pedantic lints that guard production paths, not fixtures and measurements.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::items_after_statements,
+    clippy::similar_names,
+    clippy::unused_self
+)]
 
 use std::{
     fmt::Write as _,
@@ -350,7 +357,7 @@ async fn stream_for(js: &async_nats::jetstream::Context, prefix: &str) {
 
 /// Waits until `counter` reaches `want` (or 60 s pass); returns when it got there.
 async fn until_count(counter: &AtomicU64, want: u64) -> Instant {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while counter.load(Ordering::Relaxed) < want && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -605,7 +612,7 @@ async fn bench() {
     writeln!(
         md,
         "`cargo xtask bench feed` on {} cores; gewebe-feed as its own process, NATS JetStream and Redis on the same machine; clients are raw TCP or hyper's HTTP/2 client (SSE) and tokio-tungstenite (WebSocket) in the benchmark process; for the write-to-screen rows auth, geo and relay run in a second child process, and the benchmark process holds only the clients.\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
     )
     .unwrap();
     writeln!(md, "| measure | value | baseline | ratio | target |").unwrap();
@@ -845,7 +852,7 @@ async fn serve_writers() {
         issuer: "gewebe-auth".into(),
         audience: "gewebe".into(),
         refresh_min_interval: Duration::from_secs(5),
-        cache_ttl: Duration::from_secs(300),
+        cache_ttl: Duration::from_mins(5),
         leeway_secs: 30,
     };
     let geo = gewebe_geo::build(

@@ -12,7 +12,7 @@ use gewebe_events::Visibility;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Area {
     Everywhere,
-    /// min_lon, min_lat, max_lon, max_lat
+    /// `min_lon`, `min_lat`, `max_lon`, `max_lat`
     Bbox([f64; 4]),
     Cells(Vec<CellIndex>),
 }

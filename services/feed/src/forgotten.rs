@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn ids_learned_live_outlast_a_list_that_lacks_them_until_the_keep() {
-        let f = Forgotten::new(Duration::from_secs(60));
+        let f = Forgotten::new(Duration::from_mins(1));
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
         assert!(!f.any(&[Some(a)]) && !f.fresh());
         f.learn(a);

@@ -205,7 +205,7 @@ impl Hub {
             match self.follow(&js, &stream, deliver, &shutdown).await {
                 Ok(()) => return,
                 Err(e) => {
-                    tracing::warn!(error = %e, %stream, "feed consumer interrupted; resuming")
+                    tracing::warn!(error = %e, %stream, "feed consumer interrupted; resuming");
                 }
             }
             tokio::select! {

@@ -47,7 +47,7 @@ impl Drop for Held {
 /// When a stream authenticated by a token ends: at the token's expiry, minus up to 30 s of jitter
 /// so the streams opened with tokens from one login burst do not all reconnect in the same second.
 pub fn expiry_instant(expires_at: i64) -> Instant {
-    let jitter = u64::from(uuid::Uuid::new_v4().as_u128() as u16 % 30);
+    let jitter = u64::try_from(uuid::Uuid::new_v4().as_u128() % 30).unwrap_or(0);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let secs = u64::try_from(expires_at - now)
         .unwrap_or(0)

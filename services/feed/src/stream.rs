@@ -127,21 +127,18 @@ pub async fn stream(
     let address = limits::address_key(ip);
     // Accounts have their own limit; the per-address one is for anonymous streams, so people
     // behind one NAT who are logged in do not share it.
-    let (account, address_slot) = match holder {
-        Some(h) => {
-            let slot = app
-                .accounts
-                .acquire(h.account, app.config.feed.max_per_account)
-                .ok_or(Error::TooManyStreams(Limit::Account))?;
-            (Some(slot), None)
-        }
-        None => {
-            let slot = app
-                .addresses
-                .acquire(address, app.config.feed.max_per_address)
-                .ok_or(Error::TooManyStreams(Limit::Address))?;
-            (None, Some(slot))
-        }
+    let (account, address_slot) = if let Some(h) = holder {
+        let slot = app
+            .accounts
+            .acquire(h.account, app.config.feed.max_per_account)
+            .ok_or(Error::TooManyStreams(Limit::Account))?;
+        (Some(slot), None)
+    } else {
+        let slot = app
+            .addresses
+            .acquire(address, app.config.feed.max_per_address)
+            .ok_or(Error::TooManyStreams(Limit::Address))?;
+        (None, Some(slot))
     };
     let resume = match resume {
         None => Resume::Fresh,

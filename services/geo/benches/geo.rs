@@ -13,6 +13,12 @@
     clippy::print_stderr,
     clippy::panic
 )]
+// Test code: pedantic lints that guard production paths, not fixtures and measurements.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::many_single_char_names
+)]
 
 use std::{fmt::Write as _, sync::Arc, time::Duration};
 
@@ -218,7 +224,7 @@ async fn spawn_geo(direct_only: bool) -> RunningServer {
             issuer: "gewebe-auth".into(),
             audience: "gewebe".into(),
             refresh_min_interval: Duration::from_secs(30),
-            cache_ttl: Duration::from_secs(300),
+            cache_ttl: Duration::from_mins(5),
             leeway_secs: 30,
         },
         telemetry: TelemetryConfig {

@@ -10,7 +10,8 @@ pub fn limit_writes(app: &App, user: &AuthUser) -> Result<(), Error> {
     app.writes.take(user.id).map_err(|wait| {
         app.metrics.refused("rate_limited");
         Error::RateLimited {
-            retry_after_secs: u32::try_from(wait.as_secs_f64().ceil() as u64)
+            // Whole seconds, rounded up: a client that waits that long finds a token.
+            retry_after_secs: u32::try_from(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
                 .unwrap_or(u32::MAX)
                 .max(1),
         }

@@ -86,7 +86,7 @@ impl GeoConfig {
     pub fn with_key(key: [u8; 32]) -> Self {
         Self {
             fuzz_key: Arc::new(SecretBox::new(Box::new(key))),
-            tile_changes_retention: Duration::from_secs(3600),
+            tile_changes_retention: Duration::from_hours(1),
             tile_cache_entries: 4096,
             consume_account_events: false,
             write_limit: WriteLimit::OFF,

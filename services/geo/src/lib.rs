@@ -89,7 +89,7 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         shutdown.spawn(run);
     }
     let app = state.clone();
-    start.shutdown.every(Duration::from_secs(60), move || {
+    start.shutdown.every(Duration::from_mins(1), move || {
         let app = app.clone();
         async move { fold(&app).await }
     });

@@ -1,6 +1,6 @@
 //! Writes per account: a token bucket per account id, in this instance's memory.
 //!
-//! Why it exists: every write is an outbox row, and one client PATCHing one node hundreds of times a
+//! Why it exists: every write is an outbox row, and one client `PATCHing` one node hundreds of times a
 //! second would fill the outbox (and the relay's rounds) with one aggregate's rows. Why in memory and
 //! not in Redis: geo has no Redis, and a shared counter would put a second dependency and a round
 //! trip on every write for a limit that only has to bound, not meter: with N instances behind the
@@ -134,7 +134,7 @@ mod tests {
                 .take_at(ada, t0 + Duration::from_millis(500))
                 .is_err()
         );
-        let later = t0 + Duration::from_secs(3600);
+        let later = t0 + Duration::from_hours(1);
         for _ in 0..3 {
             assert!(limiter.take_at(ada, later).is_ok());
         }

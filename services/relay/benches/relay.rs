@@ -12,6 +12,8 @@
     clippy::print_stderr,
     clippy::panic
 )]
+// Test code: pedantic lints that guard production paths, not fixtures and measurements.
+#![allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
 
 use gewebe_testkit::load::percentile;
 use std::{
@@ -143,7 +145,7 @@ impl Bench {
 
     async fn stream_len(&self, js: &jetstream::Context) -> u64 {
         match js.get_stream(subjects::stream(&self.prefix)).await {
-            Ok(mut s) => s.info().await.map(|i| i.state.messages).unwrap_or(0),
+            Ok(mut s) => s.info().await.map_or(0, |i| i.state.messages),
             Err(_) => 0,
         }
     }
@@ -166,7 +168,7 @@ async fn raw_publish_rate(nats_url: &str) -> (f64, usize) {
         name: subjects::stream(&prefix),
         subjects: vec![subjects::all_events(&prefix)],
         storage: jetstream::stream::StorageType::File,
-        duplicate_window: Duration::from_secs(72 * 3600),
+        duplicate_window: Duration::from_hours(72),
         max_bytes: 1 << 30,
         ..Default::default()
     })
@@ -364,7 +366,7 @@ async fn main() {
     let mut md = String::new();
     writeln!(md, "# Relay benchmark").unwrap();
     writeln!(md).unwrap();
-    writeln!(md, "`cargo xtask bench relay` on {} cores ({machine}); PostgreSQL through PgBouncer (transaction mode), NATS JetStream file storage, same machine. Envelope size {payload_bytes} bytes.", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)).unwrap();
+    writeln!(md, "`cargo xtask bench relay` on {} cores ({machine}); PostgreSQL through PgBouncer (transaction mode), NATS JetStream file storage, same machine. Envelope size {payload_bytes} bytes.", std::thread::available_parallelism().map_or(0, std::num::NonZero::get)).unwrap();
     writeln!(md).unwrap();
     writeln!(md, "| measure | value | target |").unwrap();
     writeln!(md, "|---|---|---|").unwrap();

@@ -128,9 +128,7 @@ async fn ensure(js: &jetstream::Context, want: Config) -> Result<(), StreamError
                     }
                     // Another relay created it meanwhile: compare on the next round.
                     Err(e) if matches!(e.kind(), CreateStreamErrorKind::JetStream(je) if je.error_code() == ErrorCode::STREAM_NAME_EXIST) =>
-                    {
-                        continue;
-                    }
+                        {}
                     Err(e) => return Err(StreamError::Nats(e.to_string())),
                 }
             }

@@ -45,7 +45,7 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         }
     });
     let app = state.clone();
-    start.shutdown.every(Duration::from_secs(600), move || {
+    start.shutdown.every(Duration::from_mins(10), move || {
         let app = app.clone();
         async move {
             match app.relay.prune().await {

@@ -272,9 +272,9 @@ impl Scope<'_> {
                 Node::With(p, a, b) => {
                     let v = self.eval(p, dot)?;
                     if v.truthy() {
-                        self.run(a, &v, out)?
+                        self.run(a, &v, out)?;
                     } else {
-                        self.run(b, dot, out)?
+                        self.run(b, dot, out)?;
                     }
                 }
                 Node::Range(vars, p, body, els) => {

@@ -23,7 +23,7 @@ pub(super) fn lex(src: &str) -> Result<Vec<(bool, String)>, String> {
             .strip_prefix('-')
             .filter(|b| b.starts_with(char::is_whitespace))
         {
-            text = text.trim_end().to_owned();
+            text.truncate(text.trim_end().len());
             body = b;
         }
         let trim_right =

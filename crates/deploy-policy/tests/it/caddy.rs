@@ -143,7 +143,7 @@ fn the_edge_caddyfile_validates_and_routes_as_intended() {
     }
     let feed = proxies
         .iter()
-        .find(|p| p.get("flush_interval").and_then(|f| f.as_i64()) == Some(-1))
+        .find(|p| p.get("flush_interval").and_then(serde_json::Value::as_i64) == Some(-1))
         .expect("the feed route flushes at once");
     assert_eq!(
         feed.pointer("/transport/versions/0")

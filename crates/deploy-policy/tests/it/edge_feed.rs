@@ -43,7 +43,7 @@ fn the_edge_streams_the_real_feed_unbuffered() {
         js.get_or_create_stream(async_nats::jetstream::stream::Config {
             name: gewebe_events::subjects::stream(&prefix),
             subjects: vec![gewebe_events::subjects::all_events(&prefix)],
-            duplicate_window: Duration::from_secs(120),
+            duplicate_window: Duration::from_mins(2),
             ..Default::default()
         })
         .await
@@ -67,7 +67,7 @@ fn the_edge_streams_the_real_feed_unbuffered() {
             issuer: "gewebe-auth".into(),
             audience: "gewebe".into(),
             refresh_min_interval: Duration::from_secs(30),
-            cache_ttl: Duration::from_secs(300),
+            cache_ttl: Duration::from_mins(5),
             leeway_secs: 30,
         },
         telemetry: TelemetryConfig {
@@ -82,7 +82,7 @@ fn the_edge_streams_the_real_feed_unbuffered() {
         .block_on(async {
             gewebe_feed::build(config, Shutdown::new())
                 .await
-                .map(|b| b.spawn())
+                .map(gewebe_platform::http::Server::spawn)
         })
         .expect("feed builds")
         .expect("feed starts");

@@ -360,7 +360,7 @@ fn dashboards_named_in_runbooks_exist() {
 }
 
 /// The edge job takes its upstreams from Nomad's catalogue and reloads Caddy gracefully on change
-/// (a reload keeps streams for stream_close_delay; a restart would cut every WebSocket and SSE).
+/// (a reload keeps streams for `stream_close_delay`; a restart would cut every WebSocket and SSE).
 #[test]
 fn the_caddy_job_renders_upstreams_from_the_catalogue_and_reloads() {
     let job = load(&root().join("nomad-jobs/caddy.nomad.hcl"));

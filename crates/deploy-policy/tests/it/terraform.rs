@@ -109,7 +109,7 @@ fn every_variable_is_typed_described_and_numbers_are_validated() {
 }
 
 /// Host volumes the jobs mount exist on the nodes, roles the jobs constrain to exist, and Nomad's
-/// kill-timeout cap on the clients is above every job's kill_timeout + shutdown_delay.
+/// kill-timeout cap on the clients is above every job's `kill_timeout` + `shutdown_delay`.
 #[test]
 fn the_cluster_provides_what_the_jobs_need() {
     let main = std::fs::read_to_string(root().join("terraform/main.tf")).unwrap_or_default();

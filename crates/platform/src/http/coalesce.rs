@@ -149,6 +149,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::similar_names, clippy::cast_possible_truncation)]
     fn frames_queued_around_a_yield_leave_in_one_write() {
         let wakes = Arc::new(Wakes::default());
         let waker = std::task::Waker::from(wakes.clone());
@@ -183,7 +184,9 @@ mod tests {
             ..Socket::default()
         });
         let mut io = Pin::new(&mut io);
-        let data: Vec<u8> = (0..3 * LIMIT).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..3 * LIMIT)
+            .map(|i| u8::try_from(i % 251).unwrap_or_default())
+            .collect();
         for chunk in data.chunks(LIMIT / 3) {
             assert!(io.as_mut().poll_write(&mut cx, chunk).is_ready());
         }

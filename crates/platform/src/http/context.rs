@@ -50,7 +50,7 @@ pub fn sanitize_incoming(request: &mut Request) {
     let bad = request
         .headers()
         .get(REQUEST_ID_HEADER)
-        .is_some_and(|v| v.len() > 128 || !v.as_bytes().iter().all(|b| b.is_ascii_graphic()));
+        .is_some_and(|v| v.len() > 128 || !v.as_bytes().iter().all(u8::is_ascii_graphic));
     if bad {
         request.headers_mut().remove(REQUEST_ID_HEADER);
     }

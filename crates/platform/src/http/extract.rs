@@ -51,7 +51,7 @@ impl From<JsonRejection> for Problem {
     }
 }
 
-/// serde_path_to_error (used by axum) reports `path: message`; the path names the field.
+/// `serde_path_to_error` (used by axum) reports `path: message`; the path names the field.
 fn field_path(text: &str) -> String {
     let rest = text.split_once(": ").map_or(text, |(_, r)| r);
     match rest.split_once(": ") {

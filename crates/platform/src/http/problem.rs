@@ -59,7 +59,7 @@ pub struct ProblemBody {
     pub status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// Stable snake_case code.
+    /// Stable `snake_case` code.
     pub code: String,
     /// The `x-request-id` of the request, to quote in bug reports.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -55,9 +55,8 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, router: Router, stop: Canc
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "setting TCP_NODELAY failed");
     }
-    let h2 = match tokio::time::timeout(FIRST_BYTES_TIMEOUT, speaks_h2(&tcp)).await {
-        Ok(Ok(h2)) => h2,
-        Ok(Err(_)) | Err(_) => return,
+    let Ok(Ok(h2)) = tokio::time::timeout(FIRST_BYTES_TIMEOUT, speaks_h2(&tcp)).await else {
+        return;
     };
     let service = service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
@@ -70,12 +69,22 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, router: Router, stop: Canc
         let connection = conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .serve_connection(super::coalesce::Coalesce::new(io), service);
-        until_drained(connection, &stop, |c| c.graceful_shutdown()).await
+        until_drained(
+            connection,
+            &stop,
+            hyper::server::conn::http2::Connection::graceful_shutdown,
+        )
+        .await
     } else {
         let connection = conn::http1::Builder::new()
             .serve_connection(io, service)
             .with_upgrades();
-        until_drained(connection, &stop, |c| c.graceful_shutdown()).await
+        until_drained(
+            connection,
+            &stop,
+            hyper::server::conn::http1::UpgradeableConnection::graceful_shutdown,
+        )
+        .await
     };
     if let Err(e) = result {
         // Clients hanging up mid-response are routine; nothing to act on.

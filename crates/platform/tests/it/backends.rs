@@ -131,7 +131,7 @@ async fn pooled_statements_are_cancelled_after_the_statement_timeout() {
     drop(tx);
     let code = err
         .as_database_error()
-        .and_then(|d| d.code())
+        .and_then(sqlx::error::DatabaseError::code)
         .unwrap_or_default();
     assert_eq!(code, "57014", "{err}");
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
@@ -196,7 +196,7 @@ async fn nats_jetstream_round_trip_under_a_test_prefix() {
         .create_stream(async_nats::jetstream::stream::Config {
             name: stream_name.clone(),
             subjects: vec![nats.subject(">")],
-            max_age: Duration::from_secs(60),
+            max_age: Duration::from_mins(1),
             ..Default::default()
         })
         .await
@@ -253,7 +253,6 @@ async fn redis_round_trip_under_a_test_prefix() {
     assert!(
         tokio::time::timeout(Duration::from_secs(5), dead.check())
             .await
-            .map(|r| r.is_err())
-            .unwrap_or(true)
+            .map_or(true, |r| r.is_err())
     );
 }

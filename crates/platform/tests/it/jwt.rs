@@ -100,7 +100,7 @@ async fn protected(jwks: &Jwks, refresh_min_interval: Duration) -> RunningServer
         issuer: "gewebe-auth".into(),
         audience: "gewebe".into(),
         refresh_min_interval,
-        cache_ttl: Duration::from_secs(300),
+        cache_ttl: Duration::from_mins(5),
         leeway_secs: 5,
     })
     .unwrap();
@@ -138,7 +138,7 @@ async fn call(server: &RunningServer, path: &str, token: Option<&str>) -> (u16, 
 async fn valid_tokens_pass_and_every_forgery_is_a_401_problem() {
     let key = Key::generate("k1");
     let jwks = jwks(vec![key.jwk()]).await;
-    let server = protected(&jwks, Duration::from_secs(3600)).await;
+    let server = protected(&jwks, Duration::from_hours(1)).await;
 
     let good = claims(&["user"]);
     let (status, body) = call(&server, "/me", Some(&key.sign(&good))).await;
@@ -269,7 +269,7 @@ async fn unreachable_jwks_without_cached_keys_is_503_not_401() {
         issuer: "gewebe-auth".into(),
         audience: "gewebe".into(),
         refresh_min_interval: Duration::from_secs(1),
-        cache_ttl: Duration::from_secs(300),
+        cache_ttl: Duration::from_mins(5),
         leeway_secs: 5,
     })
     .unwrap();

@@ -1,6 +1,8 @@
 //! Integration tests of the shared platform against real servers: HTTP on port 0, PostgreSQL
 //! through the real PgBouncer, NATS JetStream, Redis, and a JWKS endpoint the tests run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test code: pedantic lints that guard production paths, not fixtures and measurements.
+#![allow(clippy::items_after_statements)]
 
 mod backends;
 mod jwt;

@@ -44,7 +44,7 @@ pub async fn announce_privacy(db: &Db, outbox: &Outbox) -> Result<u64, Error> {
         outbox.commit(tx).await?;
         announced += rows.len() as u64;
         match rows.last() {
-            Some((id, ..)) if rows.len() as i64 == BATCH => after = *id,
+            Some((id, ..)) if i64::try_from(rows.len()) == Ok(BATCH) => after = *id,
             _ => return Ok(announced),
         }
     }

@@ -84,12 +84,10 @@ impl Hasher {
             let ok = argon.verify_password(password.as_bytes(), &parsed).is_ok() && known;
             // The costs only: a parsed hash also carries its output length, which the configured
             // parameters leave unset, so comparing whole `Params` would rehash at every login.
-            let needs_rehash = Params::try_from(&parsed)
-                .map(|p| {
-                    (p.m_cost(), p.t_cost(), p.p_cost())
-                        != (params.m_cost(), params.t_cost(), params.p_cost())
-                })
-                .unwrap_or(true);
+            let needs_rehash = Params::try_from(&parsed).map_or(true, |p| {
+                (p.m_cost(), p.t_cost(), p.p_cost())
+                    != (params.m_cost(), params.t_cost(), params.p_cost())
+            });
             Ok(Verified { ok, needs_rehash })
         })
         .await

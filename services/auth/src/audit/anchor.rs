@@ -173,7 +173,7 @@ pub fn latest(path: &Path, key: &VerifyingKey) -> Result<Option<Anchored>, Ancho
     {
         let invalid = |why: String| AnchorError::Invalid { line: i + 1, why };
         let anchor: Anchor = serde_json::from_str(line).map_err(|e| invalid(e.to_string()))?;
-        let anchored = anchor.check(key).map_err(|why| invalid(why.to_owned()))?;
+        let anchored = anchor.check(key).map_err(|why| invalid(why.clone()))?;
         if newest.as_ref().is_some_and(|n| n.seq > anchored.seq) {
             return Err(invalid("its seq is lower than an earlier anchor's".into()));
         }

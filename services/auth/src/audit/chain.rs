@@ -63,7 +63,7 @@ pub fn link_hash(
     h.finalize().into()
 }
 
-/// JSON with object keys sorted at every level. PostgreSQL's `jsonb` reorders keys, and serde_json
+/// JSON with object keys sorted at every level. PostgreSQL's `jsonb` reorders keys, and `serde_json`
 /// keeps insertion order when any crate in the build enables `preserve_order`; sorting here makes
 /// the hashed bytes independent of both.
 pub fn canonical(value: &Value) -> String {

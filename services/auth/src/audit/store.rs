@@ -25,7 +25,7 @@ pub async fn record(
     let seq = last + 1;
     // PostgreSQL keeps microseconds; hash exactly what is stored.
     let now = OffsetDateTime::now_utc();
-    let at_micros = (now.unix_timestamp_nanos() / 1000) as i64;
+    let at_micros = micros(now);
     let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_micros) * 1000).unwrap_or(now);
     let hash = link_hash(
         &prev,
@@ -111,8 +111,9 @@ pub async fn list(
         .bind(limit + 1)
         .fetch_all(conn)
         .await?;
-    let more = items.len() as i64 > limit;
-    items.truncate(limit as usize);
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let more = items.len() > limit;
+    items.truncate(limit);
     let next_before = if more {
         items.last().map(|e| e.seq)
     } else {
@@ -197,7 +198,7 @@ async fn walk(
             .bind(batch_size)
             .fetch_all(&mut *conn)
             .await?;
-        let done = (batch.len() as i64) < batch_size;
+        let done = i64::try_from(batch.len()).map_or(true, |n| n < batch_size);
         for link in batch {
             entries += 1;
             if link.seq != expected_seq {
@@ -214,7 +215,7 @@ async fn walk(
                     entries,
                 ));
             }
-            let at_micros = (link.at.unix_timestamp_nanos() / 1000) as i64;
+            let at_micros = micros(link.at);
             let hash = link_hash(
                 &prev,
                 link.seq,
@@ -279,4 +280,10 @@ async fn walk(
         head: hex(&head_hash),
         broken: None,
     })
+}
+
+/// Microseconds since the epoch, what PostgreSQL stores of a timestamp (saturating: a time beyond
+/// ±292,000 years does not occur).
+fn micros(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
 }

@@ -146,7 +146,7 @@ impl KeyStore {
 
     async fn current(&self) -> Result<Arc<Current>, KeyError> {
         if let Some((at, current)) = self.0.cache.read().await.as_ref()
-            && at.elapsed() < Duration::from_secs(60)
+            && at.elapsed() < Duration::from_mins(1)
         {
             return Ok(current.clone());
         }

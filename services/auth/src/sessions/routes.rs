@@ -51,7 +51,7 @@ pub async fn token_response(
         pv
     };
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let ttl = app.config.accounts.access_ttl.as_secs() as i64;
+    let ttl = i64::try_from(app.config.accounts.access_ttl.as_secs()).unwrap_or(i64::MAX);
     let claims = Claims {
         sub: account_id,
         sid: Some(session_id),

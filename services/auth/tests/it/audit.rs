@@ -82,10 +82,10 @@ async fn serve_runs_as_a_role_that_can_only_append_to_the_audit_log() {
     let mut conn = PgConnection::connect(&as_role).await.unwrap();
     // Housekeeping's work is allowed: it erases successors, and audits and deletes failure rows.
     let mut tx = conn.begin().await.unwrap();
-    let far_future = time::OffsetDateTime::now_utc() + std::time::Duration::from_secs(86_400);
+    let far_future = time::OffsetDateTime::now_utc() + std::time::Duration::from_hours(24);
     let flushed = gewebe_auth::accounts::failures::flush(
         &mut tx,
-        std::time::Duration::from_secs(900),
+        std::time::Duration::from_mins(15),
         far_future,
         100,
     )
@@ -113,7 +113,7 @@ async fn serve_runs_as_a_role_that_can_only_append_to_the_audit_log() {
         let err = sqlx::query(tamper).execute(&mut conn).await.unwrap_err();
         let code = err
             .as_database_error()
-            .and_then(|e| e.code())
+            .and_then(sqlx::error::DatabaseError::code)
             .unwrap_or_default();
         assert_eq!(code, "42501", "{tamper}: {err}");
     }

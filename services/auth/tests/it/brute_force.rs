@@ -17,8 +17,8 @@ const PASSWORD: &str = "correct horse battery";
 pub async fn flushed_failures(db: &gewebe_testkit::TestDb, account: &str) -> Vec<Value> {
     let mut conn = PgConnection::connect(&db.direct_url).await.unwrap();
     let mut tx = conn.begin().await.unwrap();
-    let far_future = OffsetDateTime::now_utc() + Duration::from_secs(86_400);
-    gewebe_auth::accounts::failures::flush(&mut tx, Duration::from_secs(900), far_future, 10_000)
+    let far_future = OffsetDateTime::now_utc() + Duration::from_hours(24);
+    gewebe_auth::accounts::failures::flush(&mut tx, Duration::from_mins(15), far_future, 10_000)
         .await
         .unwrap();
     tx.commit().await.unwrap();

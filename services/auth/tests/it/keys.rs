@@ -50,7 +50,7 @@ async fn other_service(jwks_url: String) -> RunningServer {
         issuer: "gewebe-auth".into(),
         audience: "gewebe".into(),
         refresh_min_interval: Duration::from_secs(1),
-        cache_ttl: Duration::from_secs(300),
+        cache_ttl: Duration::from_mins(5),
         leeway_secs: 5,
     })
     .unwrap();

@@ -1,5 +1,7 @@
 //! gewebe-auth against real PostgreSQL (through PgBouncer) and Redis, over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test code: pedantic lints that guard production paths, not fixtures and measurements.
+#![allow(clippy::format_collect)]
 
 mod accounts;
 mod admin;

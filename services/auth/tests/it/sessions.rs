@@ -43,7 +43,7 @@ impl Client {
 }
 
 async fn logged_in(grace: Duration) -> (Client, String, gewebe_testkit::TestDb) {
-    logged_in_with(grace, Duration::from_secs(3600)).await
+    logged_in_with(grace, Duration::from_hours(1)).await
 }
 
 async fn logged_in_with(

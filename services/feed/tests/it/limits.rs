@@ -85,7 +85,7 @@ async fn anonymous_streams_are_capped_per_address_with_ipv6_by_64() {
 async fn resumes_beyond_the_budget_start_live_with_reset() {
     let feed = spawn_with(|c| {
         c.replay_budget = 2;
-        c.replay_window = Duration::from_secs(3600);
+        c.replay_window = Duration::from_hours(1);
     })
     .await;
     let seq = feed.publish(&node_at(1.0, 1.0, "old")).await;
@@ -192,7 +192,7 @@ async fn without_redis_resumes_start_live_with_reset_rather_than_unfiltered() {
     // Nothing listens on port 1: the forgotten list and the replay budget cannot be read.
     let feed = spawn_full(
         |_| {},
-        Duration::from_secs(900),
+        Duration::from_mins(15),
         |c| c.redis.url = "redis://127.0.0.1:1".to_owned().into(),
     )
     .await;

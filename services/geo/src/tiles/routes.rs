@@ -73,8 +73,8 @@ fn tile_response(tag: HeaderValue, tile: Bytes) -> Response {
         .into_response()
 }
 
-/// A Mapbox Vector Tile with the layers `nodes` (id, kind, title) and `edges` (id, kind, from_node,
-/// to_node) at public positions. Below zoom 13 `nodes` holds clusters instead: one point per occupied
+/// A Mapbox Vector Tile with the layers `nodes` (id, kind, title) and `edges` (id, kind, `from_node`,
+/// `to_node`) at public positions. Below zoom 13 `nodes` holds clusters instead: one point per occupied
 /// H3 cell (resolution 5 to 9 by zoom) at its nodes' mean position, with `count` and `cell` (list them
 /// with `GET /geo/cells/{cell}/nodes`); edges shorter than 1/64 of the tile are left out there.
 /// Send `If-None-Match` to get 304 when nothing in the tile changed.

@@ -1,10 +1,10 @@
 //! SQL for vector tiles: the functions `geo.tile` and `geo.tile_version`
-//! (migrations/0003_tile_functions.sql).
+//! (`migrations/0003_tile_functions.sql`).
 
 use gewebe_platform::sql;
 use sqlx::PgConnection;
 
-/// The buffer around each tile that ST_AsMVTGeom keeps (256 of 4096 units), as a fraction.
+/// The buffer around each tile that `ST_AsMVTGeom` keeps (256 of 4096 units), as a fraction.
 const BUFFER: f64 = 256.0 / 4096.0;
 /// Below this zoom the `nodes` layer holds clusters (see the function's comment).
 pub const CLUSTER_BELOW_ZOOM: i32 = 13;

@@ -26,7 +26,7 @@ pub async fn spawn_consuming() -> Geo {
     js.get_or_create_stream(async_nats::jetstream::stream::Config {
         name: gewebe_events::subjects::stream(&geo.prefix),
         subjects: vec![gewebe_events::subjects::all_events(&geo.prefix)],
-        duplicate_window: Duration::from_secs(120),
+        duplicate_window: Duration::from_mins(2),
         ..Default::default()
     })
     .await

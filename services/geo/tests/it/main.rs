@@ -1,6 +1,13 @@
 //! gewebe-geo over HTTP against real PostgreSQL + PostGIS (through PgBouncer), real NATS JetStream,
 //! and a real gewebe-auth that issues the access tokens (and whose JWKS geo verifies them with).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test code: pedantic lints that guard production paths, not fixtures and measurements.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::many_single_char_names
+)]
 
 mod accounts;
 mod edges;
@@ -150,7 +157,7 @@ pub fn geo_config(db: &TestDb, prefix: &str, jwks_url: String) -> Config {
             issuer: "gewebe-auth".into(),
             audience: "gewebe".into(),
             refresh_min_interval: Duration::from_secs(1),
-            cache_ttl: Duration::from_secs(300),
+            cache_ttl: Duration::from_mins(5),
             leeway_secs: 30,
         },
         telemetry: telemetry(gewebe_geo::config::SERVICE),

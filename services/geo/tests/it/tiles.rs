@@ -242,7 +242,7 @@ async fn tiles_carry_nodes_and_edges_and_are_fresh_after_every_write() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let folded = gewebe_geo::changes::fold(&mut conn, std::time::Duration::from_secs(3600))
+    let folded = gewebe_geo::changes::fold(&mut conn, std::time::Duration::from_hours(1))
         .await
         .unwrap();
     assert!(folded > 0);

@@ -105,7 +105,7 @@ impl Relay {
             .into_iter()
             .filter(|r| aggregates.insert(r.aggregate_id))
             .collect();
-        let more = fetched as i64 >= self.config.batch_size
+        let more = i64::try_from(fetched).map_or(true, |n| n >= self.config.batch_size)
             || rows.len() < fetched
             || rows.iter().any(|r| r.queued_behind);
 

@@ -59,11 +59,11 @@ impl Relay {
                     }
                     Ok(false) => {}
                     Err(e) => {
-                        tracing::warn!(error = %gewebe_platform::db::describe(e), "taking the relay lock failed")
+                        tracing::warn!(error = %gewebe_platform::db::describe(e), "taking the relay lock failed");
                     }
                 },
                 Err(e) => {
-                    tracing::warn!(error = %gewebe_platform::db::describe(e), "cannot reach PostgreSQL directly")
+                    tracing::warn!(error = %gewebe_platform::db::describe(e), "cannot reach PostgreSQL directly");
                 }
             }
             sleep_or_shutdown(self.config.poll_interval, shutdown).await;
@@ -112,7 +112,7 @@ impl Relay {
                 Err(e) => {
                     self.metrics.publish_errors.inc();
                     let delay = backoff.next_delay();
-                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "relaying failed; rows stay pending");
+                    tracing::warn!(error = %e, retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "relaying failed; rows stay pending");
                     sleep_or_shutdown(delay, shutdown).await;
                 }
             }

@@ -108,8 +108,7 @@ impl Relay {
             }
             if message
                 .info()
-                .map(|i| i.stream_sequence >= state.last_sequence)
-                .unwrap_or(false)
+                .is_ok_and(|i| i.stream_sequence >= state.last_sequence)
             {
                 break;
             }

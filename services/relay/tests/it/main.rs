@@ -1,5 +1,12 @@
 //! gewebe-relay against real PostgreSQL (through PgBouncer) and real NATS JetStream.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Test code: pedantic lints that guard production paths, not fixtures and measurements.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    clippy::implicit_hasher
+)]
 
 mod chaos;
 mod consumer;

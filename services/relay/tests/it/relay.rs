@@ -184,7 +184,7 @@ async fn two_relays_at_once_publish_exactly_once_in_order_and_fail_over() {
     let mut a = env.binary(&["serve"]).spawn().unwrap();
     let mut b = env.binary(&["serve"]).spawn().unwrap();
     let expected = env.write_many(4, 20, 500).await;
-    env.wait_for(2000, Duration::from_secs(60)).await;
+    env.wait_for(2000, Duration::from_mins(1)).await;
     assert_exactly_once_in_order(&env.read_stream().await, &expected);
 
     // Kill whichever leads; the other takes over and relays what comes next.
@@ -226,7 +226,7 @@ async fn leading(server: &gewebe_platform::http::RunningServer) -> Value {
 async fn a_commit_wakes_the_relay_at_once() {
     let env = env().await;
     let mut config = env.config();
-    config.relay.poll_interval = Duration::from_secs(60);
+    config.relay.poll_interval = Duration::from_mins(1);
     let server = gewebe_relay::build(config, Shutdown::new())
         .await
         .unwrap()
@@ -298,7 +298,7 @@ async fn a_stream_with_other_settings_is_reported_not_changed() {
     js.create_stream(async_nats::jetstream::stream::Config {
         name: subjects::stream(&env.prefix),
         subjects: vec![subjects::all_events(&env.prefix)],
-        max_age: Duration::from_secs(3600),
+        max_age: Duration::from_hours(1),
         ..Default::default()
     })
     .await
@@ -314,12 +314,12 @@ async fn a_stream_with_other_settings_is_reported_not_changed() {
     let info = stream.info().await.unwrap();
     assert_eq!(
         info.config.max_age,
-        Duration::from_secs(3600),
+        Duration::from_hours(1),
         "left as it was"
     );
 }
 
-/// A node PATCHed in a loop must not hold back everyone else's events (forget and privacy events
+/// A node `PATCHed` in a loop must not hold back everyone else's events (forget and privacy events
 /// among them): each round sends the oldest pending row of every aggregate, not the oldest rows.
 #[tokio::test]
 async fn a_hot_aggregate_does_not_starve_the_others() {
@@ -339,7 +339,7 @@ async fn a_hot_aggregate_does_not_starve_the_others() {
         .unwrap()
         .spawn()
         .unwrap();
-    env.wait_for(640, Duration::from_secs(60)).await;
+    env.wait_for(640, Duration::from_mins(1)).await;
     let events = env.read_stream().await;
     let mut expected: HashMap<Uuid, i64> = others.iter().map(|id| (*id, 1)).collect();
     expected.insert(hot, 600);
