@@ -212,6 +212,31 @@ pub fn schema_migrator(mut migrator: Migrator, schema: &'static str) -> Migrator
     migrator
 }
 
+/// The answer to a request whose database work failed: 503 with `Retry-After` when the database is
+/// only overloaded (no pooled connection in time: `database_busy`; cancelled by the transaction's
+/// `statement_timeout`: `query_timeout`), else 500 with the error logged and nothing of it sent.
+pub fn problem(e: &sqlx::Error) -> crate::Problem {
+    match e {
+        sqlx::Error::PoolTimedOut => {
+            tracing::warn!("database pool exhausted");
+            crate::Problem::unavailable("database_busy", "the database is busy; retry shortly", 1)
+        }
+        // SQLSTATE 57014 query_canceled: `DATABASE_STATEMENT_TIMEOUT_MS` ended the statement.
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
+            tracing::warn!("query cancelled by the statement timeout");
+            crate::Problem::unavailable(
+                "query_timeout",
+                "the query took too long; retry shortly",
+                1,
+            )
+        }
+        other => {
+            tracing::error!(error = %other, "request failed");
+            crate::Problem::internal()
+        }
+    }
+}
+
 /// A short, credential-free description of a database error for readiness answers and logs.
 pub fn describe(e: sqlx::Error) -> String {
     match e {

@@ -94,16 +94,8 @@ impl From<Error> for Problem {
                 "invalid_cursor",
                 "the cursor is not one this endpoint handed out",
             ),
-            Error::Db(sqlx::Error::PoolTimedOut) => {
-                tracing::warn!("database pool exhausted");
-                Problem::unavailable("database_busy", "the database is busy; retry shortly", 1)
-            }
-            // Cancelled by the pooled transactions' `statement_timeout` (DATABASE_STATEMENT_TIMEOUT_MS).
-            Error::Db(sqlx::Error::Database(db)) if db.code().as_deref() == Some("57014") => {
-                tracing::warn!("query cancelled by the statement timeout");
-                Problem::unavailable("query_timeout", "the query took too long; retry shortly", 1)
-            }
-            other @ (Error::Db(_) | Error::Keys(_) | Error::Outbox(_) | Error::Hashing(_)) => {
+            Error::Db(e) => gewebe_platform::db::problem(&e),
+            other @ (Error::Keys(_) | Error::Outbox(_) | Error::Hashing(_)) => {
                 tracing::error!(error = %other, "request failed");
                 Problem::internal()
             }

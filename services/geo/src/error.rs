@@ -108,16 +108,8 @@ impl From<Error> for Problem {
                     PRIVACY_PENDING_RETRY_SECS,
                 )
             }
-            Error::Db(sqlx::Error::PoolTimedOut) => {
-                tracing::warn!("database pool exhausted");
-                Problem::unavailable("database_busy", "the database is busy; retry shortly", 1)
-            }
-            // A statement cancelled by `statement_timeout`: the query was too expensive right now.
-            Error::Db(sqlx::Error::Database(db)) if db.code().as_deref() == Some("57014") => {
-                tracing::warn!("query cancelled by the statement timeout");
-                Problem::unavailable("query_timeout", "the query took too long; retry shortly", 1)
-            }
-            other @ (Error::Db(_) | Error::Outbox(_) | Error::Event(_)) => {
+            Error::Db(e) => gewebe_platform::db::problem(&e),
+            other @ (Error::Outbox(_) | Error::Event(_)) => {
                 tracing::error!(error = %other, "request failed");
                 Problem::internal()
             }
