@@ -16,6 +16,7 @@ pub mod redis;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
+pub mod tickets;
 
 pub use config::{ConfigError, Env};
 pub use http::problem::{FieldError, Problem};

@@ -13,6 +13,8 @@ pub enum Error {
     TooManyStreams(Limit),
     #[error("ticket store unavailable")]
     TicketStore(#[from] fred::error::Error),
+    #[error("no entropy")]
+    Entropy,
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -33,6 +35,17 @@ impl Error {
         Self::BadRequest {
             code,
             detail: detail.into(),
+        }
+    }
+}
+
+impl From<gewebe_platform::tickets::TicketError> for Error {
+    fn from(e: gewebe_platform::tickets::TicketError) -> Self {
+        use gewebe_platform::tickets::TicketError;
+        match e {
+            TicketError::Invalid => Self::InvalidTicket,
+            TicketError::Store(e) => Self::TicketStore(e),
+            TicketError::Entropy => Self::Entropy,
         }
     }
 }
@@ -59,6 +72,10 @@ impl From<Error> for Problem {
                 "this instance has as many streams open as it serves; retry shortly (another instance may take it)",
                 1,
             ),
+            Error::Entropy => {
+                tracing::error!("no entropy from the operating system for a ticket");
+                Problem::internal()
+            }
             Error::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 Problem::internal()

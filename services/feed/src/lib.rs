@@ -22,6 +22,7 @@ use std::sync::Arc;
 use axum::Router;
 use gewebe_platform::{
     Shutdown, StartError, Startup, auth::JwtVerifier, http::Server, nats::Nats, redis::Redis,
+    tickets::Tickets,
 };
 
 pub use config::Config;
@@ -31,6 +32,7 @@ pub type AppState = gewebe_platform::AppState<App>;
 pub struct App {
     pub nats: Nats,
     pub redis: Redis,
+    pub tickets: Tickets,
     pub verifier: JwtVerifier,
     pub hub: Arc<hub::Hub>,
     /// Streams this instance may still open.
@@ -58,9 +60,11 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
     let redis = Redis::connect(&config.redis).await?;
     let verifier = JwtVerifier::new(config.jwt.clone())?;
     let forgotten = Arc::new(forgotten::Forgotten::new(config.feed.replay_horizon));
+    let tickets = Tickets::new(redis.clone(), "feed:ticket", config.feed.ticket_ttl);
     let state = AppState::new(App {
         nats,
         redis,
+        tickets,
         verifier,
         hub: Arc::new(hub::Hub::new(config.feed.buffer, forgotten.clone())),
         connections: Arc::new(tokio::sync::Semaphore::new(config.feed.max_connections)),

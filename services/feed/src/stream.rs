@@ -26,6 +26,7 @@ use axum::{
 use gewebe_platform::{
     auth::AuthUser,
     http::{client_ip::ClientIp, extract::Query},
+    tickets::Holder,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -37,7 +38,6 @@ use crate::{
     filter::Filter,
     limits::{self, Budget, Resumer},
     pump::{Held, Pump, Resume, expiry_instant},
-    tickets::{self, Holder},
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -105,7 +105,7 @@ pub async fn stream(
 ) -> Result<Response, Error> {
     let resume = resume_token(&headers, q.last_event_id.as_deref())?;
     let holder = match (&q.ticket, user) {
-        (Some(ticket), _) => Some(tickets::redeem(&app, ticket).await?),
+        (Some(ticket), _) => Some(app.tickets.redeem(ticket).await?),
         (None, Some(u)) => Some(Holder {
             account: u.id,
             expires_at: u.expires_at,
