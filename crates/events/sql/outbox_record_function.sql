@@ -1,6 +1,7 @@
 -- The outbox insert as a function, for writers that record their event inside the statement that
 -- makes the change (gewebe-geo's node insert: one statement instead of two on its busiest write),
--- so that the outbox's columns are still known only to this crate. Returns the row's `seq`.
+-- so that writers need not name the outbox's columns (only this crate and the relay, which reads
+-- them, do). Returns the row's `seq`.
 CREATE FUNCTION __SCHEMA__.outbox_record(
     event_id uuid,
     event_type text,

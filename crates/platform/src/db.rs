@@ -251,7 +251,8 @@ pub fn describe(e: sqlx::Error) -> String {
 /// The text of `<crate>/sql/<name>.sql`, compiled in. Every query of a service lives in such a file
 /// (the fleet's SQL convention): it reads as SQL, with an editor's highlighting, and each service's
 /// test suite prepares every file against its migrated schema, so a renamed column fails the suite
-/// rather than a user's request (`gewebe_testkit::sql`).
+/// rather than a user's request (`gewebe_testkit::sql`). The relay's files are templates over a
+/// schema name and are loaded with `include_str!` and `gewebe_events::outbox::sql_for` instead.
 #[macro_export]
 macro_rules! sql {
     ($name:literal) => {

@@ -1,5 +1,6 @@
 //! The fleet's SQL convention, checked. Every query of a service lives in `<crate>/sql/**/*.sql`
-//! and is compiled in with `gewebe_platform::sql!("name")`; a service's suite calls
+//! and is compiled in with `gewebe_platform::sql!("name")` (the relay's schema templates with
+//! `include_str!`, filled in by `substitutions` here); a service's suite calls
 //! [`assert_sql_convention`] on a migrated database, so that
 //! - every file prepares against the real schema (a renamed column or a wrong type fails the suite,
 //!   not a user's request),
