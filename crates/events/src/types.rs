@@ -105,3 +105,88 @@ pub struct EdgeDeleted {
     pub to_location: Location,
 }
 event!(EdgeDeleted, "edge.deleted", "edge", Visibility::Public);
+
+/// A new conversation. Node rooms are public (the room belongs to a place on the map); direct and
+/// group rooms are internal, so no client sees that they exist through the feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationCreated {
+    pub conversation_id: Uuid,
+    /// `node`, `direct` or `group`.
+    pub kind: String,
+    pub node_id: Option<Uuid>,
+}
+event!(
+    ConversationCreated,
+    "conversation.created",
+    "conversation",
+    Visibility::Internal
+);
+
+/// Someone joined a room. Internal: who talks where is for the room's members, over chat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberJoined {
+    pub conversation_id: Uuid,
+    pub account_id: Uuid,
+}
+event!(
+    MemberJoined,
+    "member.joined",
+    "conversation",
+    Visibility::Internal
+);
+
+/// Someone left a room, or was removed; open connections of theirs are unsubscribed at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemberLeft {
+    pub conversation_id: Uuid,
+    pub account_id: Uuid,
+}
+event!(
+    MemberLeft,
+    "member.left",
+    "conversation",
+    Visibility::Internal
+);
+
+/// A message, by id and room sequence only: bodies never enter the event stream (clients and
+/// chat instances read them from chat).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageCreated {
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+    pub seq: i64,
+}
+event!(
+    MessageCreated,
+    "message.created",
+    "conversation",
+    Visibility::Internal
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageEdited {
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+    pub seq: i64,
+    /// The message's own version after the edit.
+    pub version: i64,
+}
+event!(
+    MessageEdited,
+    "message.edited",
+    "conversation",
+    Visibility::Internal
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageDeleted {
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+    pub seq: i64,
+}
+event!(
+    MessageDeleted,
+    "message.deleted",
+    "conversation",
+    Visibility::Internal
+);

@@ -14,6 +14,7 @@ pub mod main_loop;
 pub mod nats;
 pub mod redis;
 pub mod shutdown;
+pub mod slots;
 pub mod startup;
 pub mod telemetry;
 pub mod tickets;

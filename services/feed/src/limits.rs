@@ -4,54 +4,16 @@
 //! spreads its reconnects over the instances behind Caddy gets no more).
 
 use std::{
-    collections::HashMap,
-    hash::Hash,
     net::{IpAddr, Ipv6Addr},
-    sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
+
+pub use gewebe_platform::slots::{Slot, Slots};
 
 use fred::prelude::KeysInterface;
 use uuid::Uuid;
 
 use crate::AppState;
-
-/// Open streams per key (an account, an address), released when a stream ends.
-pub struct Slots<K>(Mutex<HashMap<K, usize>>);
-
-impl<K> Default for Slots<K> {
-    fn default() -> Self {
-        Self(Mutex::new(HashMap::new()))
-    }
-}
-
-/// One held slot; dropping it gives the slot back.
-pub struct Slot<K: Hash + Eq + Copy>(Arc<Slots<K>>, K);
-
-impl<K: Hash + Eq + Copy> Slots<K> {
-    /// A slot for `key`, or `None` when it holds `max` already.
-    pub fn acquire(self: &Arc<Self>, key: K, max: usize) -> Option<Slot<K>> {
-        let mut open = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let n = open.entry(key).or_default();
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(Slot(self.clone(), key))
-    }
-}
-
-impl<K: Hash + Eq + Copy> Drop for Slot<K> {
-    fn drop(&mut self) {
-        let mut open = self.0.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = open.get_mut(&self.1) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.1);
-            }
-        }
-    }
-}
 
 /// The address a limit counts: an IPv4 address, or an IPv6 address's /64 — one subscriber gets a
 /// whole /64 and may rotate through it freely.

@@ -1,0 +1,4 @@
+SELECT id, kind, node_id, title, creator_id, last_seq, version, last_activity_at, archived_at,
+       created_at
+  FROM chat.conversations
+ WHERE direct_pair = $1::uuid[]

@@ -1,0 +1,1 @@
+SELECT count(*) FROM chat.members WHERE conversation_id = $1

@@ -1,0 +1,3 @@
+SELECT id, conversation_id, seq, author_id, body, version, created_at, edited_at, deleted_at
+  FROM chat.messages
+ WHERE id = $1

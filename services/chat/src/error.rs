@@ -1,0 +1,147 @@
+//! gewebe-chat's one error type, with an exhaustive mapping to problem+json. 5xx causes are logged
+//! here and never sent.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use gewebe_platform::{FieldError, Problem, tickets::TicketError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 422 with the offending fields.
+    #[error("invalid request")]
+    Validation(Vec<FieldError>),
+    /// 400: a query parameter or path segment that is not what the endpoint takes.
+    #[error("invalid parameter: {detail}")]
+    BadRequest { code: &'static str, detail: String },
+    /// 404 also for a private room the caller is not in: its existence is not revealed.
+    #[error("not found")]
+    NotFound(&'static str),
+    #[error("not allowed")]
+    Forbidden(&'static str),
+    #[error("conflict")]
+    Conflict { code: &'static str, detail: String },
+    #[error("version mismatch")]
+    VersionMismatch,
+    /// 401 at the WebSocket upgrade.
+    #[error("invalid ticket")]
+    InvalidTicket,
+    /// 429 at the WebSocket upgrade: this account holds `CHAT_MAX_CONNECTIONS_PER_ACCOUNT`.
+    #[error("too many connections for this account")]
+    TooManyConnections,
+    /// 503 at the WebSocket upgrade: this instance holds `CHAT_MAX_CONNECTIONS`.
+    #[error("instance full")]
+    InstanceFull,
+    /// 503: geo could not say whether a node exists.
+    #[error("geo unavailable: {0}")]
+    GeoUnavailable(String),
+    #[error("ticket store: {0}")]
+    TicketStore(#[from] fred::error::Error),
+    #[error("no entropy")]
+    Entropy,
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("outbox: {0}")]
+    Outbox(#[from] gewebe_events::outbox::OutboxError),
+    #[error("event: {0}")]
+    Event(#[from] serde_json::Error),
+}
+
+impl Error {
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn field(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, code, message)])
+    }
+
+    /// The stable code a WebSocket `error` frame carries for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Validation(_) => "validation_failed",
+            Error::BadRequest { code, .. } | Error::Conflict { code, .. } => code,
+            Error::NotFound(_) => "not_found",
+            Error::Forbidden(_) => "forbidden",
+            Error::VersionMismatch => "version_mismatch",
+            Error::InvalidTicket => "invalid_ticket",
+            Error::TooManyConnections => "rate_limited",
+            Error::InstanceFull => "overloaded",
+            Error::GeoUnavailable(_) => "geo_unavailable",
+            Error::TicketStore(_) => "ticket_store_unavailable",
+            Error::Db(sqlx::Error::PoolTimedOut) => "database_busy",
+            Error::Entropy | Error::Db(_) | Error::Outbox(_) | Error::Event(_) => "internal",
+        }
+    }
+}
+
+impl From<TicketError> for Error {
+    fn from(e: TicketError) -> Self {
+        match e {
+            TicketError::Invalid => Self::InvalidTicket,
+            TicketError::Store(e) => Self::TicketStore(e),
+            TicketError::Entropy => Self::Entropy,
+        }
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Validation(errors) => Problem::validation(errors),
+            Error::BadRequest { code, detail } => Problem::bad_request(code, detail),
+            Error::NotFound(detail) => Problem::not_found(detail),
+            Error::Forbidden(detail) => Problem::forbidden(detail),
+            Error::Conflict { code, detail } => Problem::conflict(code, detail),
+            Error::VersionMismatch => Problem::precondition_failed(
+                "the message changed since you read it; reload and retry",
+            ),
+            Error::InvalidTicket => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_ticket",
+                "Authentication required",
+            )
+            .with_detail(
+                "the ticket is unknown, used or expired; get a new one from POST /chat/tickets",
+            ),
+            Error::TooManyConnections => Problem::too_many_requests(5)
+                .with_detail("this account has too many open connections; close one first"),
+            Error::InstanceFull => Problem::unavailable(
+                "overloaded",
+                "this instance holds as many connections as it serves; retry shortly",
+                1,
+            ),
+            Error::GeoUnavailable(why) => {
+                tracing::warn!(reason = %why, "a node room was not made: geo did not answer");
+                Problem::unavailable(
+                    "geo_unavailable",
+                    "the node cannot be checked right now; retry shortly",
+                    2,
+                )
+            }
+            Error::TicketStore(e) => {
+                tracing::warn!(error = %e, "ticket store failed");
+                Problem::unavailable(
+                    "ticket_store_unavailable",
+                    "tickets cannot be issued or checked right now; retry shortly",
+                    2,
+                )
+            }
+            Error::Db(e) => gewebe_platform::db::problem(&e),
+            other @ (Error::Entropy | Error::Outbox(_) | Error::Event(_)) => {
+                tracing::error!(error = %other, "request failed");
+                Problem::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
+    }
+}

@@ -1,0 +1,262 @@
+//! This instance's rooms: one task per room with local subscribers, which hands every live event to
+//! them in the room's order. Live events come from any instance over core NATS (`live`), and from
+//! this instance directly; each is seen once per room task whichever way it arrives first, because
+//! a message is delivered only when its seq is the next one. A missing seq (a core-NATS message
+//! lost, or one that reached this instance late) is read from PostgreSQL before the later ones go
+//! out, so subscribers see every message once, in order.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, Mutex, PoisonError},
+};
+
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::{
+    AppState,
+    live::Live,
+    messages::{model::Message, store},
+    ws::peer::{Outbound, Peer},
+};
+
+/// Commands a room task takes.
+enum Cmd {
+    Join(Peer),
+    Leave(u64),
+    Live(Arc<Live>),
+}
+
+#[derive(Default)]
+pub struct Hub {
+    rooms: Mutex<HashMap<Uuid, mpsc::UnboundedSender<Cmd>>>,
+}
+
+impl Hub {
+    /// Starts delivering `room`'s live events to `peer`.
+    pub fn join(&self, app: &AppState, room: Uuid, peer: Peer) {
+        self.send(app, room, Cmd::Join(peer), true);
+    }
+
+    pub fn leave(&self, app: &AppState, room: Uuid, peer: u64) {
+        self.send(app, room, Cmd::Leave(peer), false);
+    }
+
+    /// Hands a live event to its room's task, if this instance has subscribers there.
+    pub fn dispatch(&self, app: &AppState, live: Live) {
+        let room = live.room();
+        self.send(app, room, Cmd::Live(Arc::new(live)), false);
+    }
+
+    fn send(&self, app: &AppState, room: Uuid, cmd: Cmd, start: bool) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        let cmd = match rooms.get(&room) {
+            Some(tx) => match tx.send(cmd) {
+                Ok(()) => return,
+                // The task ended (its last subscriber left); the command comes back.
+                Err(mpsc::error::SendError(cmd)) => cmd,
+            },
+            None => cmd,
+        };
+        rooms.remove(&room);
+        if !start {
+            return;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        if tx.send(cmd).is_ok() {
+            rooms.insert(room, tx);
+            app.shutdown.spawn(run(app.clone(), room, rx));
+        }
+    }
+
+    fn ended(&self, room: Uuid, rx: &mpsc::UnboundedReceiver<Cmd>) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only if no command is waiting: a join that raced the end starts a new task instead.
+        if rx.is_empty() {
+            rooms.remove(&room);
+        }
+    }
+}
+
+struct Room {
+    id: Uuid,
+    /// The last seq handed out here; `None` until known (the database did not answer at start).
+    delivered: Option<i64>,
+    /// Messages that came before a missing one.
+    waiting: BTreeMap<i64, Message>,
+    /// The newest version of each edited or deleted message handed out, so the copy that arrives
+    /// the other way (core NATS, the event stream) is not sent twice. Bounded: cleared when large.
+    versions: HashMap<Uuid, i64>,
+    peers: HashMap<u64, Peer>,
+}
+
+async fn run(app: AppState, id: Uuid, mut rx: mpsc::UnboundedReceiver<Cmd>) {
+    let mut room = Room {
+        id,
+        delivered: last_seq(&app, id).await,
+        waiting: BTreeMap::new(),
+        versions: HashMap::new(),
+        peers: HashMap::new(),
+    };
+    app.metrics.rooms.inc();
+    loop {
+        let Some(cmd) = rx.recv().await else { break };
+        match cmd {
+            Cmd::Join(peer) => {
+                room.peers.insert(peer.id, peer);
+            }
+            Cmd::Leave(peer) => {
+                room.peers.remove(&peer);
+            }
+            Cmd::Live(live) => room.apply(&app, &live).await,
+        }
+        if room.peers.is_empty() {
+            app.hub.ended(id, &rx);
+            if rx.is_empty() {
+                break;
+            }
+        }
+    }
+    app.metrics.rooms.dec();
+}
+
+async fn last_seq(app: &AppState, room: Uuid) -> Option<i64> {
+    let mut tx = app.db.begin().await.ok()?;
+    let row = crate::conversations::store::get(&mut tx, room)
+        .await
+        .ok()??;
+    tx.commit().await.ok()?;
+    Some(row.last_seq)
+}
+
+impl Room {
+    async fn apply(&mut self, app: &AppState, live: &Live) {
+        match live {
+            Live::Message { message } => self.message(app, message.clone()).await,
+            Live::Committed { seq, .. } => self.committed(app, *seq).await,
+            Live::MemberLeft { account_id, .. } => {
+                let frame = crate::ws::protocol::removed(self.id);
+                self.peers.retain(|_, p| {
+                    if p.account != *account_id {
+                        return true;
+                    }
+                    p.offer(Outbound::Frame(frame.clone()));
+                    p.offer(Outbound::Closed { room: self.id });
+                    false
+                });
+            }
+            Live::Typing { account_id, .. } => {
+                let frame: Arc<str> = live.frame().into();
+                for p in self.peers.values().filter(|p| p.account != *account_id) {
+                    p.offer(Outbound::Frame(frame.clone()));
+                }
+            }
+            Live::MessageEdited { message } | Live::MessageDeleted { message } => {
+                if self.versions.len() > 4096 {
+                    self.versions.clear();
+                }
+                let seen = self.versions.entry(message.id).or_default();
+                if message.version > *seen {
+                    *seen = message.version;
+                    self.broadcast_frame(&live.frame());
+                }
+            }
+            Live::Read { .. } => self.broadcast_frame(&live.frame()),
+        }
+    }
+
+    fn broadcast_frame(&self, frame: &str) {
+        let frame: Arc<str> = frame.into();
+        for p in self.peers.values() {
+            p.offer(Outbound::Frame(frame.clone()));
+        }
+    }
+
+    async fn message(&mut self, app: &AppState, message: Message) {
+        let Some(delivered) = self.delivered else {
+            self.delivered = Some(message.seq);
+            self.deliver(app, &message);
+            return;
+        };
+        if message.seq <= delivered || self.waiting.contains_key(&message.seq) {
+            return;
+        }
+        self.waiting.insert(message.seq, message);
+        self.drain(app, true).await;
+    }
+
+    /// A seq known to be committed (from the event stream): whatever is missing up to it is read.
+    async fn committed(&mut self, app: &AppState, seq: i64) {
+        if self.delivered.is_some_and(|d| d < seq) && !self.waiting.contains_key(&seq) {
+            self.fill(app, seq + 1).await;
+            self.drain(app, false).await;
+        }
+    }
+
+    /// Hands out waiting messages while they are the next ones. With `fill_gaps`, a gap is read
+    /// from the database first and, if that fails, skipped rather than stalling the room (a client
+    /// that sees a seq jump reads the gap by REST); without, a gap waits for the next event.
+    async fn drain(&mut self, app: &AppState, fill_gaps: bool) {
+        while let Some(first) = self.waiting.first_key_value().map(|(seq, _)| *seq) {
+            let next = self.delivered.map_or(first, |d| d + 1);
+            if first > next {
+                if !fill_gaps {
+                    return;
+                }
+                self.fill(app, first).await;
+                let now_first = self
+                    .waiting
+                    .first_key_value()
+                    .map_or(first, |(seq, _)| *seq);
+                if now_first > next {
+                    app.metrics.gaps_skipped.inc();
+                    tracing::warn!(room = %self.id, from = next, to = now_first, "messages skipped in live delivery");
+                }
+            }
+            if let Some((seq, message)) = self.waiting.pop_first() {
+                self.delivered = Some(seq);
+                self.deliver(app, &message);
+            }
+        }
+    }
+
+    /// Reads the room's messages from the one after the last delivered up to (not including) `to`
+    /// into `waiting`.
+    async fn fill(&mut self, app: &AppState, to: i64) {
+        let Some(from) = self.delivered else { return };
+        let wanted = to - from - 1;
+        if wanted <= 0 {
+            return;
+        }
+        let read = async {
+            let mut tx = app.db.begin().await?;
+            let rows = store::after(&mut tx, self.id, from, wanted).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(rows)
+        };
+        match read.await {
+            Ok(rows) => {
+                app.metrics.gaps_filled.inc();
+                for row in rows {
+                    self.waiting.entry(row.seq).or_insert_with(|| row.into());
+                }
+            }
+            Err(e) => {
+                tracing::warn!(room = %self.id, error = %e, "reading missing messages failed");
+            }
+        }
+    }
+
+    fn deliver(&self, app: &AppState, message: &Message) {
+        let frame: Arc<str> = crate::ws::protocol::message(message).into();
+        for p in self.peers.values() {
+            if p.offer(Outbound::Message {
+                room: self.id,
+                seq: message.seq,
+                frame: frame.clone(),
+            }) {
+                app.metrics.delivered.inc();
+            }
+        }
+    }
+}

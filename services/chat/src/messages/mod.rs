@@ -1,0 +1,231 @@
+//! Messages: sending (REST and WebSocket alike), editing, deleting, and the history. Handlers in
+//! `routes`, JSON in `model`, SQL in `store`.
+
+pub mod model;
+pub(crate) mod routes;
+pub mod store;
+
+use gewebe_events::types::{MessageCreated, MessageDeleted, MessageEdited};
+use gewebe_platform::auth::{AuthUser, Role};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use self::model::Message;
+use crate::{
+    AppState,
+    conversations::store::{self as rooms, ConversationRow},
+    error::Error,
+    events,
+    live::{self, Live},
+    validate,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::history, routes::create))
+        .routes(routes!(routes::edit, routes::delete))
+}
+
+pub struct Sent {
+    pub message: Message,
+    /// `false` for a retry: the message was sent before under the same `client_msg_id`.
+    pub fresh: bool,
+}
+
+/// Sends a message: the room is locked, so its seq is the next one and commits in order; the
+/// message and its `message.created` event commit together; then the live path carries it.
+/// Idempotent on (author, `client_msg_id`).
+pub async fn send(
+    app: &AppState,
+    author: Uuid,
+    room: Uuid,
+    client_msg_id: Uuid,
+    body: &str,
+) -> Result<Sent, Error> {
+    let body = validate::body(body)?;
+    let mut tx = app.db.begin().await?;
+    if let Some(earlier) = store::by_client_id(&mut tx, author, client_msg_id).await? {
+        tx.commit().await?;
+        return Ok(Sent {
+            message: earlier.into(),
+            fresh: false,
+        });
+    }
+    let conversation = rooms::lock(&mut tx, room)
+        .await?
+        .ok_or(Error::NotFound("no such conversation"))?;
+    member_of(&mut tx, &conversation, author).await?;
+    if conversation.archived_at.is_some() {
+        return Err(archived());
+    }
+    let id = Uuid::now_v7();
+    let Some((row, version)) =
+        store::insert(&mut tx, room, id, author, client_msg_id, &body).await?
+    else {
+        // The same send committed meanwhile (a retry that raced it): answer with that one. The
+        // rollback gives the seq back.
+        tx.rollback().await?;
+        let mut tx = app.db.begin().await?;
+        let earlier = store::by_client_id(&mut tx, author, client_msg_id).await?;
+        tx.commit().await?;
+        let earlier = earlier.ok_or(Error::Conflict {
+            code: "send_conflict",
+            detail: "the message could not be sent; retry".into(),
+        })?;
+        return Ok(Sent {
+            message: earlier.into(),
+            fresh: false,
+        });
+    };
+    let event = MessageCreated {
+        conversation_id: room,
+        message_id: id,
+        seq: row.seq,
+    };
+    let envelope = events::envelope(room, &conversation.kind, version, &event)?;
+    app.outbox.record(&mut tx, &envelope).await?;
+    app.outbox.commit(tx).await?;
+    app.metrics.sent.inc();
+    let message: Message = row.into();
+    live::publish(
+        app,
+        Live::Message {
+            message: message.clone(),
+        },
+    )
+    .await;
+    Ok(Sent {
+        message,
+        fresh: true,
+    })
+}
+
+/// Changes a message's body: its author only, at the version read (`If-Match`, when sent).
+pub async fn edit(
+    app: &AppState,
+    user: &AuthUser,
+    id: Uuid,
+    expected: Option<i64>,
+    body: &str,
+) -> Result<Message, Error> {
+    let body = validate::body(body)?;
+    let mut tx = app.db.begin().await?;
+    let current = store::lock(&mut tx, id)
+        .await?
+        .ok_or(Error::NotFound("no such message"))?;
+    let conversation = readable(&mut tx, current.conversation_id, Some(user.id)).await?;
+    if current.author_id != Some(user.id) {
+        return Err(Error::Forbidden("only its author may edit a message"));
+    }
+    if current.deleted_at.is_some() {
+        return Err(Error::Conflict {
+            code: "deleted",
+            detail: "a deleted message cannot be edited".into(),
+        });
+    }
+    if conversation.archived_at.is_some() {
+        return Err(archived());
+    }
+    if expected.is_some_and(|v| v != current.version) {
+        return Err(Error::VersionMismatch);
+    }
+    let row = store::edit(&mut tx, id, &body).await?;
+    let version = rooms::bump(&mut tx, conversation.id).await?;
+    let event = MessageEdited {
+        conversation_id: conversation.id,
+        message_id: id,
+        seq: row.seq,
+        version: row.version,
+    };
+    let envelope = events::envelope(conversation.id, &conversation.kind, version, &event)?;
+    app.outbox.record(&mut tx, &envelope).await?;
+    app.outbox.commit(tx).await?;
+    let message: Message = row.into();
+    live::publish(
+        app,
+        Live::MessageEdited {
+            message: message.clone(),
+        },
+    )
+    .await;
+    Ok(message)
+}
+
+/// Deletes a message: its author, or a moderator. A tombstone keeps its seq in the history.
+pub async fn delete(app: &AppState, user: &AuthUser, id: Uuid) -> Result<(), Error> {
+    let mut tx = app.db.begin().await?;
+    let current = store::lock(&mut tx, id)
+        .await?
+        .ok_or(Error::NotFound("no such message"))?;
+    let conversation = readable(&mut tx, current.conversation_id, Some(user.id)).await?;
+    if current.author_id != Some(user.id) && !user.has_role(Role::Moderator) {
+        return Err(Error::Forbidden(
+            "only its author or a moderator may delete a message",
+        ));
+    }
+    if current.deleted_at.is_some() {
+        tx.commit().await?;
+        return Ok(());
+    }
+    let row = store::tombstone(&mut tx, id).await?;
+    let version = rooms::bump(&mut tx, conversation.id).await?;
+    let event = MessageDeleted {
+        conversation_id: conversation.id,
+        message_id: id,
+        seq: row.seq,
+    };
+    let envelope = events::envelope(conversation.id, &conversation.kind, version, &event)?;
+    app.outbox.record(&mut tx, &envelope).await?;
+    app.outbox.commit(tx).await?;
+    live::publish(
+        app,
+        Live::MessageDeleted {
+            message: row.into(),
+        },
+    )
+    .await;
+    Ok(())
+}
+
+/// The room, if `viewer` may read it: node rooms everyone, direct and group rooms their members
+/// (to anyone else they do not exist: 404).
+pub async fn readable(
+    conn: &mut sqlx::PgConnection,
+    room: Uuid,
+    viewer: Option<Uuid>,
+) -> Result<ConversationRow, Error> {
+    let conversation = rooms::get(conn, room)
+        .await?
+        .ok_or(Error::NotFound("no such conversation"))?;
+    if conversation.is_public() {
+        return Ok(conversation);
+    }
+    match viewer {
+        Some(v) if rooms::is_member(conn, room, v).await? => Ok(conversation),
+        _ => Err(Error::NotFound("no such conversation")),
+    }
+}
+
+/// Sending needs membership: a node room's non-member is told to join; a private room does not
+/// exist for a non-member.
+async fn member_of(
+    conn: &mut sqlx::PgConnection,
+    conversation: &ConversationRow,
+    account: Uuid,
+) -> Result<(), Error> {
+    if rooms::is_member(conn, conversation.id, account).await? {
+        Ok(())
+    } else if conversation.is_public() {
+        Err(Error::Forbidden("join the conversation first"))
+    } else {
+        Err(Error::NotFound("no such conversation"))
+    }
+}
+
+fn archived() -> Error {
+    Error::Conflict {
+        code: "archived",
+        detail: "the conversation is archived (its node was deleted); it takes no new messages"
+            .into(),
+    }
+}

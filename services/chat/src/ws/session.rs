@@ -1,0 +1,351 @@
+//! One WebSocket connection's reading side: the frames a client sends, the guards (rate, idle,
+//! token expiry) and the room subscriptions. Writes go through the connection's queue to its
+//! writer (`writer`), so a slow client never holds this task or the hub up.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use axum::extract::ws::{Message as WsMessage, WebSocket};
+use futures::StreamExt;
+use tokio::{sync::mpsc, time::Instant};
+use uuid::Uuid;
+
+use super::{
+    guard::{Guard, Verdict},
+    peer::{Kill, Outbound, Peer, close},
+    protocol::{self, ClientFrame},
+};
+use crate::{
+    AppState,
+    error::Error,
+    live::{self, Live},
+    messages,
+};
+
+/// At most one typing frame per account and room this often (the rest are coalesced away).
+const TYPING_EVERY: Duration = Duration::from_secs(3);
+
+/// Who is connected, until when.
+pub struct Holder {
+    pub account: Uuid,
+    pub expires_at: i64,
+}
+
+struct Session {
+    app: AppState,
+    peer: Peer,
+    expires_at: i64,
+    reauth_sent: bool,
+    guard: Guard,
+    rooms: HashSet<Uuid>,
+    typing: HashMap<Uuid, Instant>,
+}
+
+/// Runs the connection until it closes; `permits` (connection slots) are held until then.
+pub async fn run<P: Send + 'static>(app: AppState, socket: WebSocket, holder: Holder, permits: P) {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let c = &app.config.chat;
+    let (sink, mut stream) = socket.split();
+    let (tx, rx) = mpsc::channel(c.outbound_queue);
+    let kill = Arc::new(Kill::default());
+    let peer = Peer {
+        id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        account: holder.account,
+        tx,
+        kill: kill.clone(),
+    };
+    let writer = app.shutdown.spawn(super::writer::run(
+        sink,
+        rx,
+        kill.clone(),
+        c.outbound_queue,
+        c.idle / 3,
+    ));
+    app.metrics.connections.inc();
+    let mut session = Session {
+        guard: Guard::new(
+            c.frames_per_sec,
+            c.frame_burst,
+            c.abuse_limit,
+            c.abuse_window,
+        ),
+        app: app.clone(),
+        peer,
+        expires_at: holder.expires_at,
+        reauth_sent: false,
+        rooms: HashSet::new(),
+        typing: HashMap::new(),
+    };
+    let mut idle_until = Instant::now() + c.idle;
+    loop {
+        let (reauth_at, expired_at) = session.deadlines();
+        tokio::select! {
+            _ = kill.killed() => break,
+            () = app.shutdown.cancelled() => kill.kill(close::GOING_AWAY),
+            () = tokio::time::sleep_until(idle_until) => kill.kill(close::IDLE),
+            () = tokio::time::sleep_until(reauth_at), if !session.reauth_sent => {
+                session.reauth_sent = true;
+                session.frame(protocol::reauth(session.expires_at));
+            }
+            () = tokio::time::sleep_until(expired_at) => kill.kill(close::EXPIRED),
+            frame = stream.next() => match frame {
+                None => break,
+                Some(Err(e)) => {
+                    // tungstenite refuses a frame over the size limit; anything else is the
+                    // client going away mid-frame.
+                    let code = if e.to_string().contains("too long") { close::TOO_BIG } else { 0 };
+                    if code == 0 { break }
+                    kill.kill(code);
+                }
+                Some(Ok(message)) => {
+                    idle_until = Instant::now() + app.config.chat.idle;
+                    match message {
+                        WsMessage::Text(text) => session.text(text.as_str()).await,
+                        WsMessage::Binary(_) => kill.kill(close::UNSUPPORTED),
+                        WsMessage::Close(_) => break,
+                        WsMessage::Ping(_) | WsMessage::Pong(_) => {}
+                    }
+                }
+            },
+        }
+    }
+    for room in std::mem::take(&mut session.rooms) {
+        app.hub.leave(&app, room, session.peer.id);
+    }
+    // Ends the writer: with the close frame of the code set before, or none (0) when the client
+    // went away or closed itself.
+    kill.kill(0);
+    drop(session);
+    let _ = writer.await;
+    app.metrics.connections.dec();
+    drop(permits);
+}
+
+impl Session {
+    /// When to send `reauth`, and when the connection ends unless a fresh token came.
+    fn deadlines(&self) -> (Instant, Instant) {
+        let now_unix = time::OffsetDateTime::now_utc().unix_timestamp();
+        let left = Duration::from_secs(u64::try_from(self.expires_at - now_unix).unwrap_or(0));
+        let c = &self.app.config.chat;
+        let now = Instant::now();
+        (
+            now + left.saturating_sub(c.reauth_before),
+            now + left + c.reauth_grace,
+        )
+    }
+
+    fn frame(&self, frame: String) {
+        self.peer.offer(Outbound::Frame(frame.into()));
+    }
+
+    fn error(&self, e: &Error, room: Option<Uuid>, reference: Option<Uuid>) {
+        self.frame(protocol::error(e.code(), &e.to_string(), room, reference));
+    }
+
+    async fn text(&mut self, text: &str) {
+        match self.guard.check() {
+            Verdict::Take => {}
+            Verdict::Refuse => {
+                self.app.metrics.rate_limited.inc();
+                self.frame(protocol::error(
+                    "rate_limited",
+                    "too many frames; slow down",
+                    None,
+                    None,
+                ));
+                return;
+            }
+            Verdict::Close => {
+                self.app.metrics.rate_limited.inc();
+                self.peer.kill.kill(close::POLICY);
+                return;
+            }
+        }
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.frame(protocol::error("bad_frame", &e.to_string(), None, None));
+                return;
+            }
+        };
+        match frame {
+            ClientFrame::Ping => self.frame(protocol::pong()),
+            ClientFrame::Subscribe {
+                conversation_id,
+                after,
+            } => {
+                if let Err(e) = self.subscribe(conversation_id, after).await {
+                    self.error(&e, Some(conversation_id), None);
+                }
+            }
+            ClientFrame::Unsubscribe { conversation_id } => {
+                if self.rooms.remove(&conversation_id) {
+                    self.app.hub.leave(&self.app, conversation_id, self.peer.id);
+                    self.peer.offer(Outbound::Closed {
+                        room: conversation_id,
+                    });
+                }
+            }
+            ClientFrame::Send {
+                conversation_id,
+                client_msg_id,
+                body,
+            } => {
+                let account = self.peer.account;
+                match messages::send(&self.app, account, conversation_id, client_msg_id, &body)
+                    .await
+                {
+                    Ok(sent) => self.frame(protocol::ack(
+                        client_msg_id,
+                        sent.message.id,
+                        sent.message.seq,
+                    )),
+                    Err(e) => self.error(&e, Some(conversation_id), Some(client_msg_id)),
+                }
+            }
+            ClientFrame::Typing { conversation_id } => self.typing(conversation_id).await,
+            ClientFrame::Read {
+                conversation_id,
+                seq,
+            } => {
+                if let Err(e) = self.read(conversation_id, seq).await {
+                    self.error(&e, Some(conversation_id), None);
+                }
+            }
+            ClientFrame::Auth { access_token } => {
+                match self.app.verifier.verify(&access_token).await {
+                    Ok(claims) if claims.sub == self.peer.account => {
+                        self.expires_at = claims.exp;
+                        self.reauth_sent = false;
+                    }
+                    Ok(_) => self.frame(protocol::error(
+                        "invalid_token",
+                        "the token is of another account",
+                        None,
+                        None,
+                    )),
+                    Err(e) => {
+                        self.frame(protocol::error("invalid_token", &e.to_string(), None, None));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Membership first; then the room's live messages are joined before its history is read, so
+    /// nothing committed in between is missed (the writer drops what both bring).
+    async fn subscribe(&mut self, room: Uuid, after: Option<i64>) -> Result<(), Error> {
+        let app = self.app.clone();
+        let last_seq = {
+            let mut tx = app.db.begin().await?;
+            let found = crate::conversations::store::get(&mut tx, room).await?;
+            let member =
+                crate::conversations::store::is_member(&mut tx, room, self.peer.account).await?;
+            tx.commit().await?;
+            match found {
+                Some(c) if member => c.last_seq,
+                Some(c) if c.is_public() => {
+                    return Err(Error::Forbidden("join the conversation before subscribing"));
+                }
+                _ => return Err(Error::NotFound("no such conversation")),
+            }
+        };
+        let after = after.unwrap_or(last_seq).clamp(0, last_seq);
+        if last_seq - after > app.config.chat.resume_max_messages {
+            return Err(Error::bad_request(
+                "resync",
+                "too far behind to resume: reload the conversation by REST, then subscribe",
+            ));
+        }
+        if self.rooms.insert(room) {
+            app.hub.join(&app, room, self.peer.clone());
+        }
+        self.peer.offer(Outbound::Open { room, after });
+        self.frame(protocol::subscribed(room, last_seq));
+        let history = async {
+            let mut tx = app.db.begin().await?;
+            let rows = messages::store::after(
+                &mut tx,
+                room,
+                after,
+                app.config.chat.resume_max_messages * 2,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(rows)
+        };
+        let history = history.await;
+        match history {
+            Ok(rows) => {
+                for row in rows {
+                    let message: messages::model::Message = row.into();
+                    self.peer.offer(Outbound::History {
+                        room,
+                        seq: message.seq,
+                        frame: protocol::message(&message).into(),
+                    });
+                }
+                self.peer.offer(Outbound::Loaded { room });
+                Ok(())
+            }
+            Err(e) => {
+                self.rooms.remove(&room);
+                app.hub.leave(&app, room, self.peer.id);
+                self.peer.offer(Outbound::Closed { room });
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn typing(&mut self, room: Uuid) {
+        if !self.rooms.contains(&room) {
+            self.frame(protocol::error(
+                "not_subscribed",
+                "subscribe to the conversation first",
+                Some(room),
+                None,
+            ));
+            return;
+        }
+        let now = Instant::now();
+        if self
+            .typing
+            .get(&room)
+            .is_some_and(|last| now.duration_since(*last) < TYPING_EVERY)
+        {
+            return;
+        }
+        self.typing.insert(room, now);
+        live::publish(
+            &self.app,
+            Live::Typing {
+                conversation_id: room,
+                account_id: self.peer.account,
+            },
+        )
+        .await;
+    }
+
+    async fn read(&mut self, room: Uuid, seq: i64) -> Result<(), Error> {
+        let mut tx = self.app.db.begin().await?;
+        let marked =
+            crate::conversations::store::mark_read(&mut tx, room, self.peer.account, seq).await?;
+        tx.commit().await?;
+        let Some(seq) = marked else {
+            return Err(Error::NotFound("no such conversation"));
+        };
+        live::publish(
+            &self.app,
+            Live::Read {
+                conversation_id: room,
+                account_id: self.peer.account,
+                seq,
+            },
+        )
+        .await;
+        Ok(())
+    }
+}
