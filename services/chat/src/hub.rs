@@ -22,7 +22,10 @@ use crate::{
 
 /// Commands a room task takes.
 enum Cmd {
-    Join(Peer),
+    /// A subscriber, with the room's last seq it read before joining: it reads everything up to
+    /// there itself, so the room hands out what comes after (the first joiner sets where a new
+    /// room task starts; a baseline read later than the messages in flight would skip them).
+    Join(Peer, i64),
     Leave(u64),
     Live(Arc<Live>),
 }
@@ -33,9 +36,9 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Starts delivering `room`'s live events to `peer`.
-    pub fn join(&self, app: &AppState, room: Uuid, peer: Peer) {
-        self.send(app, room, Cmd::Join(peer), true);
+    /// Starts delivering `room`'s live events after `seen` to `peer`.
+    pub fn join(&self, app: &AppState, room: Uuid, peer: Peer, seen: i64) {
+        self.send(app, room, Cmd::Join(peer, seen), true);
     }
 
     pub fn leave(&self, app: &AppState, room: Uuid, peer: u64) {
@@ -80,7 +83,7 @@ impl Hub {
 
 struct Room {
     id: Uuid,
-    /// The last seq handed out here; `None` until known (the database did not answer at start).
+    /// The last seq handed out here; set by the first subscriber.
     delivered: Option<i64>,
     /// Messages that came before a missing one.
     waiting: BTreeMap<i64, Message>,
@@ -93,7 +96,7 @@ struct Room {
 async fn run(app: AppState, id: Uuid, mut rx: mpsc::UnboundedReceiver<Cmd>) {
     let mut room = Room {
         id,
-        delivered: last_seq(&app, id).await,
+        delivered: None,
         waiting: BTreeMap::new(),
         versions: HashMap::new(),
         peers: HashMap::new(),
@@ -102,7 +105,8 @@ async fn run(app: AppState, id: Uuid, mut rx: mpsc::UnboundedReceiver<Cmd>) {
     loop {
         let Some(cmd) = rx.recv().await else { break };
         match cmd {
-            Cmd::Join(peer) => {
+            Cmd::Join(peer, seen) => {
+                room.delivered.get_or_insert(seen);
                 room.peers.insert(peer.id, peer);
             }
             Cmd::Leave(peer) => {
@@ -118,15 +122,6 @@ async fn run(app: AppState, id: Uuid, mut rx: mpsc::UnboundedReceiver<Cmd>) {
         }
     }
     app.metrics.rooms.dec();
-}
-
-async fn last_seq(app: &AppState, room: Uuid) -> Option<i64> {
-    let mut tx = app.db.begin().await.ok()?;
-    let row = crate::conversations::store::get(&mut tx, room)
-        .await
-        .ok()??;
-    tx.commit().await.ok()?;
-    Some(row.last_seq)
 }
 
 impl Room {

@@ -120,6 +120,12 @@ pub async fn run<P: Send + 'static>(app: AppState, socket: WebSocket, holder: Ho
     kill.kill(0);
     drop(session);
     let _ = writer.await;
+    // The closing handshake: keep reading (and dropping) until the client answers the close, so
+    // that it reads ours rather than a reset connection.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
     app.metrics.connections.dec();
     drop(permits);
 }
@@ -261,7 +267,7 @@ impl Session {
             ));
         }
         if self.rooms.insert(room) {
-            app.hub.join(&app, room, self.peer.clone());
+            app.hub.join(&app, room, self.peer.clone(), last_seq);
         }
         self.peer.offer(Outbound::Open { room, after });
         self.frame(protocol::subscribed(room, last_seq));

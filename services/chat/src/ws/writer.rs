@@ -33,12 +33,10 @@ pub async fn run(
     ping.tick().await;
     loop {
         let out = tokio::select! {
+            // The close first: the session drops its end of the queue right after asking for it.
+            biased;
             code = kill.killed() => {
-                if code == 0 {
-                    return;
-                }
-                let frame = CloseFrame { code, reason: reason(code).into() };
-                let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(Message::Close(Some(frame)))).await;
+                close(&mut sink, &mut rx, &mut rooms, hold_limit, code).await;
                 return;
             }
             _ = ping.tick() => vec![Message::Ping(Vec::new().into())],
@@ -55,6 +53,40 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Ends the connection: what is queued goes out first (the answers to the frames that led to the
+/// close), except for a client too slow to take it; then the close frame, if there is a code. A
+/// client that has stopped reading altogether gets none: the connection is dropped after
+/// [`SEND_TIMEOUT`].
+async fn close(
+    sink: &mut SplitSink<WebSocket, Message>,
+    rx: &mut mpsc::Receiver<Outbound>,
+    rooms: &mut HashMap<Uuid, Order>,
+    hold_limit: usize,
+    code: u16,
+) {
+    if code == 0 {
+        return;
+    }
+    if code != close::SLOW {
+        let unused = Kill::default();
+        while let Ok(out) = rx.try_recv() {
+            for message in next(rooms, out, hold_limit, &unused) {
+                if !matches!(
+                    tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await,
+                    Ok(Ok(()))
+                ) {
+                    return;
+                }
+            }
+        }
+    }
+    let frame = CloseFrame {
+        code,
+        reason: reason(code).into(),
+    };
+    let _ = tokio::time::timeout(SEND_TIMEOUT, sink.send(Message::Close(Some(frame)))).await;
 }
 
 /// What to send for one queued item (nothing, one frame, or a room's held messages).
