@@ -35,7 +35,7 @@ pub struct ChatConfig {
     /// connection with 1008 (20 within 10 s).
     pub abuse_limit: u32,
     pub abuse_window: Duration,
-    /// `CHAT_IDLE_SECS` — a connection that sent nothing (no frame, no pong) this long is closed (30).
+    /// `CHAT_IDLE_MS` — a connection that sent nothing (no frame, no pong) this long is closed (30).
     pub idle: Duration,
     /// `CHAT_MAX_FRAME_BYTES` — a larger frame closes the connection with 1009 (16384).
     pub max_frame_bytes: usize,

@@ -110,6 +110,7 @@ fn parse_config(service: &str, env: &Env) -> Result<(), String> {
         "geo" => gewebe_geo::Config::from_env(env).map(drop),
         "feed" => gewebe_feed::Config::from_env(env).map(drop),
         "relay" => gewebe_relay::Config::from_env(env).map(drop),
+        "chat" => gewebe_chat::Config::from_env(env).map(drop),
         other => {
             return Err(format!(
                 "add services/{other}'s Config::from_env to tests/it/rendered.rs"
