@@ -3,6 +3,8 @@
 // Test code: pedantic lints that guard production paths, not fixtures and measurements.
 #![allow(clippy::assigning_clones)]
 
+mod chat;
+
 use serde_json::Value;
 
 struct Stack {

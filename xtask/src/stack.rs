@@ -197,6 +197,11 @@ impl Stack {
                 "GEO_FUZZ_KEY",
                 "bG9jYWwtc3RhY2stZnV6ei1rZXktbm90LXNlY3JldCE=".to_owned(),
             ),
+            // Chat asks geo whether a node exists before it makes the node's room.
+            (
+                "CHAT_GEO_URL",
+                format!("http://127.0.0.1:{}", p.service("geo")),
+            ),
             // One machine's disk: JetStream refuses streams larger than the space it may use.
             ("NATS_STREAM_MAX_BYTES", "1073741824".to_owned()),
         ]
