@@ -90,6 +90,8 @@ pub fn migrator(schema: &str) -> Result<Migrator, OutboxError> {
         migration(3, "pending aggregate index", PENDING_AGGREGATE_IDX)?,
         migration(4, "record function", RECORD_FUNCTION)?,
     ]);
+    // As `gewebe_platform::db::schema_migrator`: an older binary tolerates newer outbox migrations.
+    migrator.set_ignore_missing(true);
     migrator.create_schema(schema.to_owned());
     migrator.dangerous_set_table_name(format!("{schema}._outbox_migrations"));
     Ok(migrator)

@@ -206,9 +206,14 @@ impl Db {
 
 /// A service's migrations, kept in its own schema with its own bookkeeping table, so several
 /// services can share one database without their `_sqlx_migrations` rows colliding.
+///
+/// Migrations the binary does not carry are tolerated: a newer release applied them, and under the
+/// expand/contract rule an older binary still runs on that schema, so a rollback is not stopped in
+/// its `migrate` prestart task (runbooks/release.md).
 pub fn schema_migrator(mut migrator: Migrator, schema: &'static str) -> Migrator {
     migrator.create_schema(schema);
     migrator.dangerous_set_table_name(format!("{schema}._sqlx_migrations"));
+    migrator.set_ignore_missing(true);
     migrator
 }
 

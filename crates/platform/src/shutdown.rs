@@ -47,14 +47,31 @@ impl Shutdown {
     /// Runs `task` now and then every `period` until shutdown, as a tracked task. A run that
     /// overruns the period delays the next one instead of bunching ticks up; a run in progress when
     /// shutdown starts is finished (the drain waits for it).
-    pub fn every<F, Fut>(&self, period: Duration, mut task: F)
+    pub fn every<F, Fut>(&self, period: Duration, task: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.periodic(tokio::time::Instant::now(), period, task);
+    }
+
+    /// [`Shutdown::every`], first run after one period (for work start-up has just done).
+    pub fn every_after<F, Fut>(&self, period: Duration, task: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.periodic(tokio::time::Instant::now() + period, period, task);
+    }
+
+    fn periodic<F, Fut>(&self, start: tokio::time::Instant, period: Duration, mut task: F)
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let stop = self.clone();
         self.spawn(async move {
-            let mut tick = tokio::time::interval(period);
+            let mut tick = tokio::time::interval_at(start, period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {

@@ -97,14 +97,17 @@ pub async fn build(mut config: Config, shutdown: Shutdown) -> Result<Server, Sta
     });
 
     let keys = state.keys.clone();
-    start.shutdown.every(Duration::from_hours(1), move || {
-        let keys = keys.clone();
-        async move {
-            if let Err(e) = keys.ensure_fresh().await {
-                tracing::warn!(error = %e, "signing key rotation check failed");
+    // Start-up checked just now: the first check is an hour away.
+    start
+        .shutdown
+        .every_after(Duration::from_hours(1), move || {
+            let keys = keys.clone();
+            async move {
+                if let Err(e) = keys.ensure_fresh().await {
+                    tracing::warn!(error = %e, "signing key rotation check failed");
+                }
             }
-        }
-    });
+        });
     housekeeping::spawn(&state, &start.shutdown);
     audit::anchor::spawn(&state, &start.shutdown);
     let readiness = start

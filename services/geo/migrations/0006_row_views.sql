@@ -1,9 +1,8 @@
--- What every read of a node or an edge returns, named once: the queries in sql/ select from these
--- views. `node_rows` carries both positions; each query chooses which one its caller may see
--- (`exact_*` is for the owner alone), so that choice stays visible in every query.
+-- What the reads of nodes and edges return, named once: the queries in sql/ select from these
+-- views. They carry public positions only: the one query that may show an owner their exact
+-- position (sql/nodes/get.sql) reads it from geo.nodes itself, so no other query can pick it up.
 CREATE VIEW geo.node_rows AS
 SELECT n.id, n.owner_id, n.kind, n.title, n.description, n.tags,
-       ST_Y(n.location) AS exact_lat, ST_X(n.location) AS exact_lon,
        ST_Y(n.public_location) AS public_lat, ST_X(n.public_location) AS public_lon,
        n.public_location, n.h3, n.version, n.created_at, n.updated_at,
        (n.owner_id IS NULL OR coalesce(a.ron, false)) AS owner_ron

@@ -34,7 +34,8 @@ impl JwtConfig {
     /// may be refetched after 5 s rather than 30, because a key that auth rotated itself must
     /// verify soon on every instance.
     pub fn for_issuer_from_env(env: &Env) -> Result<Self, ConfigError> {
-        Self::parse(env, env.raw("JWKS_URL").unwrap_or_default(), 5)
+        let jwks_url: Option<String> = env.optional("JWKS_URL")?;
+        Self::parse(env, jwks_url.unwrap_or_default(), 5)
     }
 
     /// Fills in an unset JWKS URL with the service's own route at `addr`.
@@ -64,9 +65,13 @@ impl JwtConfig {
             audience: env
                 .raw("JWT_AUDIENCE")
                 .unwrap_or_else(|| "gewebe".to_owned()),
-            refresh_min_interval: env
-                .secs("JWKS_REFRESH_MIN_INTERVAL_SECS", refresh_default_secs)?,
-            cache_ttl: env.secs("JWKS_CACHE_TTL_SECS", 300)?,
+            // At least a second: an unknown `kid` must not make every request fetch the JWKS.
+            refresh_min_interval: Duration::from_secs(env.in_range(
+                "JWKS_REFRESH_MIN_INTERVAL_SECS",
+                refresh_default_secs,
+                1..=3600,
+            )?),
+            cache_ttl: Duration::from_secs(env.in_range("JWKS_CACHE_TTL_SECS", 300, 1..=86_400)?),
             leeway_secs: env.in_range("JWT_LEEWAY_SECS", 30, 0..=300)?,
         })
     }

@@ -112,20 +112,39 @@ pub fn spawn(app: &crate::AppState, shutdown: &gewebe_platform::Shutdown) {
         return;
     };
     let key = self::key(&app.config.keys.kek);
-    let last = match latest(&path, &key.verifying_key()) {
-        Ok(last) => last,
-        Err(e) => {
+    // The newest anchor written so far; `None` inside until the file was read (on the first run,
+    // off the start-up path: it holds a line per interval and each line's signature is checked).
+    let last = std::sync::Arc::new(tokio::sync::Mutex::new(None::<Option<Anchored>>));
+    let db = app.db.clone();
+    shutdown.every(app.config.audit.anchor_interval, move || {
+        let (db, key, path, last) = (db.clone(), key.clone(), path.clone(), last.clone());
+        async move {
+            let mut last = last.lock().await;
+            if last.is_none() {
+                *last = Some(read_latest(key.clone(), path.clone()).await);
+            }
+            if let Some(last) = last.as_mut() {
+                anchor_if_moved(&db, key, path, last).await;
+            }
+        }
+    });
+}
+
+/// The anchor file's newest anchor, read on a blocking thread.
+async fn read_latest(key: SigningKey, path: std::path::PathBuf) -> Option<Anchored> {
+    let read = tokio::task::spawn_blocking(move || latest(&path, &key.verifying_key())).await;
+    match read {
+        Ok(Ok(last)) => last,
+        Ok(Err(e)) => {
             // Keep anchoring: a damaged file is for `audit verify` and the operator to judge.
             tracing::error!(error = %e, "the audit anchor file does not verify");
             None
         }
-    };
-    let last = std::sync::Arc::new(tokio::sync::Mutex::new(last));
-    let db = app.db.clone();
-    shutdown.every(app.config.audit.anchor_interval, move || {
-        let (db, key, path, last) = (db.clone(), key.clone(), path.clone(), last.clone());
-        async move { anchor_if_moved(&db, key, path, &mut *last.lock().await).await }
-    });
+        Err(e) => {
+            tracing::error!(error = %e, "reading the audit anchor file failed");
+            None
+        }
+    }
 }
 
 async fn anchor_if_moved(
