@@ -4,6 +4,7 @@
 // Test code: pedantic lints that guard production paths, not fixtures and measurements.
 #![allow(clippy::items_after_statements)]
 
+mod consumer;
 mod conversations;
 mod live;
 mod messages;
