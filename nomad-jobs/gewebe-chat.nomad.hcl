@@ -172,6 +172,8 @@ job "gewebe-chat" {
         # The seed's guard: 10 frames/s, bursts of 20; 20 refusals within 10 s close with 1008.
         CHAT_FRAMES_PER_SEC      = "10"
         CHAT_FRAME_BURST         = "20"
+        CHAT_SENDS_PER_SEC       = "10"
+        CHAT_SEND_BURST          = "30"
         CHAT_ABUSE_LIMIT         = "20"
         CHAT_ABUSE_WINDOW_SECS   = "10"
         CHAT_IDLE_MS             = "30000"
@@ -268,6 +270,8 @@ job "gewebe-chat" {
         # The seed's guard: 10 frames/s, bursts of 20; 20 refusals within 10 s close with 1008.
         CHAT_FRAMES_PER_SEC      = "10"
         CHAT_FRAME_BURST         = "20"
+        CHAT_SENDS_PER_SEC       = "10"
+        CHAT_SEND_BURST          = "30"
         CHAT_ABUSE_LIMIT         = "20"
         CHAT_ABUSE_WINDOW_SECS   = "10"
         CHAT_IDLE_MS             = "30000"

@@ -31,6 +31,9 @@ pub struct ChatConfig {
     /// a frame beyond it gets `error {code: rate_limited}`.
     pub frames_per_sec: u32,
     pub frame_burst: u32,
+    /// `CHAT_SENDS_PER_SEC`, `CHAT_SEND_BURST` — messages one account may send per instance, over
+    /// REST and every socket together (10/s, burst 30); beyond, 429 or `error {code: rate_limited}`.
+    pub send_limit: gewebe_platform::limit::WriteLimit,
     /// `CHAT_ABUSE_LIMIT` — rate-limited frames within `CHAT_ABUSE_WINDOW_SECS` that close the
     /// connection with 1008 (20 within 10 s).
     pub abuse_limit: u32,
@@ -65,6 +68,10 @@ impl ChatConfig {
             max_per_account: env.in_range("CHAT_MAX_CONNECTIONS_PER_ACCOUNT", 16, 1..=10_000)?,
             frames_per_sec: env.in_range("CHAT_FRAMES_PER_SEC", 10, 1..=10_000)?,
             frame_burst: env.in_range("CHAT_FRAME_BURST", 20, 1..=100_000)?,
+            send_limit: gewebe_platform::limit::WriteLimit {
+                per_sec: env.in_range("CHAT_SENDS_PER_SEC", 10, 1..=100_000)?,
+                burst: env.in_range("CHAT_SEND_BURST", 30, 1..=1_000_000)?,
+            },
             abuse_limit: env.in_range("CHAT_ABUSE_LIMIT", 20, 1..=100_000)?,
             abuse_window: Duration::from_secs(env.in_range(
                 "CHAT_ABUSE_WINDOW_SECS",

@@ -30,6 +30,9 @@ pub enum Error {
     /// 429 at the WebSocket upgrade: this account holds `CHAT_MAX_CONNECTIONS_PER_ACCOUNT`.
     #[error("too many connections for this account")]
     TooManyConnections,
+    /// 429: the account's send bucket is empty.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u32 },
     /// 503 at the WebSocket upgrade: this instance holds `CHAT_MAX_CONNECTIONS`.
     #[error("instance full")]
     InstanceFull,
@@ -69,7 +72,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::VersionMismatch => "version_mismatch",
             Error::InvalidTicket => "invalid_ticket",
-            Error::TooManyConnections => "rate_limited",
+            Error::TooManyConnections | Error::RateLimited { .. } => "rate_limited",
             Error::InstanceFull => "overloaded",
             Error::GeoUnavailable(_) => "geo_unavailable",
             Error::TicketStore(_) => "ticket_store_unavailable",
@@ -108,6 +111,8 @@ impl From<Error> for Problem {
             .with_detail(
                 "the ticket is unknown, used or expired; get a new one from POST /chat/tickets",
             ),
+            Error::RateLimited { retry_after_secs } => Problem::too_many_requests(retry_after_secs)
+                .with_detail("this account sends too many messages; slow down"),
             Error::TooManyConnections => Problem::too_many_requests(5)
                 .with_detail("this account has too many open connections; close one first"),
             Error::InstanceFull => Problem::unavailable(

@@ -53,6 +53,8 @@ pub struct App {
     /// Connections this instance may still take.
     pub connections: Arc<tokio::sync::Semaphore>,
     pub accounts: Arc<Slots<uuid::Uuid>>,
+    /// Messages per account (REST and sockets together).
+    pub sends: gewebe_platform::limit::WriteLimiter,
     /// Asks geo whether a node exists before its room is made.
     pub geo_http: reqwest::Client,
     pub metrics: metrics::ChatMetrics,
@@ -87,6 +89,7 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         hub: hub::Hub::default(),
         connections: Arc::new(tokio::sync::Semaphore::new(config.chat.max_connections)),
         accounts: Arc::default(),
+        sends: gewebe_platform::limit::WriteLimiter::new(config.chat.send_limit),
         geo_http: gewebe_platform::http_client(Duration::from_secs(2))?,
         metrics: metrics::ChatMetrics::register(&start.registry),
         shutdown: start.shutdown.clone(),

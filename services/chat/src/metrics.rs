@@ -13,6 +13,7 @@ pub struct ChatMetrics {
     pub gaps_filled: Counter,
     pub gaps_skipped: Counter,
     pub live_publish_failures: Counter,
+    pub slow_disconnects: Counter,
 }
 
 impl ChatMetrics {
@@ -53,6 +54,11 @@ impl ChatMetrics {
                 "chat_live_gaps_skipped",
                 "Gaps delivered across because PostgreSQL could not fill them",
                 this.gaps_skipped.clone(),
+            );
+            r.register(
+                "chat_slow_disconnects",
+                "Connections closed because the client read too slowly (4003)",
+                this.slow_disconnects.clone(),
             );
             r.register(
                 "chat_live_publish_failures",

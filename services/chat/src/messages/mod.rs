@@ -43,6 +43,11 @@ pub async fn send(
     body: &str,
 ) -> Result<Sent, Error> {
     let body = validate::body(body)?;
+    app.sends.take(author).map_err(|wait| Error::RateLimited {
+        retry_after_secs: u32::try_from(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+            .unwrap_or(u32::MAX)
+            .max(1),
+    })?;
     let mut tx = app.db.begin().await?;
     if let Some(earlier) = store::by_client_id(&mut tx, author, client_msg_id).await? {
         tx.commit().await?;

@@ -96,6 +96,7 @@ pub async fn history(
         (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "`archived`: the room's node was deleted", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: body 1–4,000 characters, no control characters but newline", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: this account sends too many messages (`CHAT_SENDS_PER_SEC`); `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn create(
     State(app): State<AppState>,

@@ -79,6 +79,11 @@ impl Kill {
     pub fn is_killed(&self) -> bool {
         self.token.is_cancelled()
     }
+
+    /// The code asked for first (0: none, or none yet).
+    pub fn code(&self) -> u16 {
+        self.code.load(Ordering::Acquire)
+    }
 }
 
 /// A connection's handle for the hub.

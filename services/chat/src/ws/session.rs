@@ -112,6 +112,9 @@ pub async fn run<P: Send + 'static>(app: AppState, socket: WebSocket, holder: Ho
             },
         }
     }
+    if kill.code() == close::SLOW {
+        app.metrics.slow_disconnects.inc();
+    }
     for room in std::mem::take(&mut session.rooms) {
         app.hub.leave(&app, room, session.peer.id);
     }

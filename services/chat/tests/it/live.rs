@@ -13,6 +13,7 @@ async fn messages_sent_to_one_instance_reach_subscribers_on_another_in_order_onc
     let chat = spawn_many(2, |c| {
         c.frames_per_sec = 1_000;
         c.frame_burst = 1_000;
+        c.send_limit = crate::UNLIMITED;
     })
     .await;
     let (ada, bob) = (chat.user().await, chat.user().await);

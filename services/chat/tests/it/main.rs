@@ -32,6 +32,12 @@ use tokio_tungstenite::{
     tungstenite::{Message as WsMessage, client::IntoClientRequest},
 };
 
+/// For tests that send more than a person would (the send limit is its own test's subject).
+pub const UNLIMITED: gewebe_platform::limit::WriteLimit = gewebe_platform::limit::WriteLimit {
+    per_sec: 1_000_000,
+    burst: 1_000_000,
+};
+
 pub const KEK: &str = "3q2+7wABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhs=";
 
 /// Auth, geo and one or more chat instances on one database, one NATS prefix, one Redis prefix.

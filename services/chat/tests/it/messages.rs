@@ -198,3 +198,48 @@ async fn events_carry_ids_and_seqs_never_bodies() {
     let created: serde_json::Value = serde_json::from_slice(&rows[3].1).unwrap();
     assert_eq!(created["data"]["seq"], 1);
 }
+
+#[tokio::test]
+async fn an_account_that_floods_a_room_over_rest_gets_429_with_retry_after() {
+    let chat = spawn().await;
+    let (ada, bob) = (chat.user().await, chat.user().await);
+    let room = chat.direct(&ada, &bob).await;
+    let path = format!("/chat/conversations/{room}/messages");
+    // Forty at once: far faster than the bucket refills (10/s).
+    let sends = (0..40).map(|i| {
+        let send = json!({"client_msg_id": uuid::Uuid::now_v7(), "body": format!("flood {i}")});
+        chat.http
+            .post(chat.url(&path))
+            .bearer_auth(&ada.token)
+            .json(&send)
+            .send()
+    });
+    let mut accepted = 0;
+    let mut limited = 0;
+    for resp in futures::future::join_all(sends).await {
+        let resp = resp.unwrap();
+        match resp.status().as_u16() {
+            201 => accepted += 1,
+            429 => {
+                assert!(resp.headers().contains_key("retry-after"));
+                limited += 1;
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert!(
+        (30..=32).contains(&accepted),
+        "the burst and what refilled meanwhile: {accepted}"
+    );
+    assert_eq!(accepted + limited, 40);
+    // Another account is not affected.
+    let (s, _) = chat
+        .call(
+            Method::POST,
+            &path,
+            Some(&bob),
+            Some(json!({"client_msg_id": uuid::Uuid::now_v7(), "body": "hi"})),
+        )
+        .await;
+    assert_eq!(s, 201);
+}

@@ -242,7 +242,11 @@ async fn a_fresh_token_in_band_keeps_the_connection_past_the_old_expiry() {
 
 #[tokio::test]
 async fn a_reader_too_slow_is_closed_and_server_memory_stays_bounded() {
-    let chat = spawn_many(1, |c| c.outbound_queue = 16).await;
+    let chat = spawn_many(1, |c| {
+        c.outbound_queue = 16;
+        c.send_limit = crate::UNLIMITED;
+    })
+    .await;
     let (ada, bob) = (chat.user().await, chat.user().await);
     let room = chat.direct(&ada, &bob).await;
     let mut slow = chat.slow_socket(0, &bob).await;
@@ -253,11 +257,24 @@ async fn a_reader_too_slow_is_closed_and_server_memory_stays_bounded() {
     .unwrap();
     // Bob stops reading; big messages fill his socket, then his queue of 16 frames.
     let body = "x".repeat(3_900);
-    let sent = 600;
-    for batch in 0..sent / 20 {
+    // Until the server has closed it as too slow (its metric says so), at most 600.
+    let mut sent = 0;
+    while sent < 600 {
         let sends = (0..20).map(|_| chat.send(&ada, &room, &body));
         futures::future::join_all(sends).await;
-        let _ = batch;
+        sent += 20;
+        let metrics = chat
+            .http
+            .get(chat.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("chat_slow_disconnects_total 1") {
+            break;
+        }
     }
     // When Bob reads again: what was in flight, then the close with 4003, long before all 600.
     let mut received = 0;
