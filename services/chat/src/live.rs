@@ -107,9 +107,16 @@ pub async fn publish(app: &AppState, live: Live) {
     let subject = subject(&app.nats.subject_prefix, live.room());
     match serde_json::to_vec(&live) {
         Ok(payload) => {
-            if let Err(e) = app.nats.client.publish(subject, payload.into()).await {
+            // While NATS is away the client buffers publications, and once its buffer is full a
+            // publication waits: never hold the request that committed the message up for it.
+            let published = tokio::time::timeout(
+                Duration::from_millis(100),
+                app.nats.client.publish(subject, payload.into()),
+            )
+            .await;
+            if !matches!(published, Ok(Ok(()))) {
                 app.metrics.live_publish_failures.inc();
-                tracing::debug!(error = %e, "live publish failed; the event stream will repair it");
+                tracing::debug!("live publish failed; the event stream will repair it");
             }
         }
         Err(e) => tracing::error!(error = %e, "live event not serialisable"),

@@ -61,6 +61,16 @@ pub async fn spawn() -> Chat {
 }
 
 pub async fn spawn_many(instances: usize, adjust: impl Fn(&mut ChatConfig)) -> Chat {
+    spawn_on(
+        &gewebe_testkit::TestEnv::from_env().nats_url,
+        instances,
+        adjust,
+    )
+    .await
+}
+
+/// As [`spawn_many`], on the NATS server at `nats_url` (a private one a test may restart).
+pub async fn spawn_on(nats_url: &str, instances: usize, adjust: impl Fn(&mut ChatConfig)) -> Chat {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("info,sqlx=warn")
         .try_init();
@@ -103,7 +113,7 @@ pub async fn spawn_many(instances: usize, adjust: impl Fn(&mut ChatConfig)) -> C
     let prefix = gewebe_testkit::nats_prefix();
     let jwks = auth.url("/.well-known/jwks.json");
     let nats = NatsConfig {
-        url: env.nats_url.clone(),
+        url: nats_url.to_owned(),
         subject_prefix: prefix.clone(),
     };
     let geo = gewebe_geo::build(
@@ -125,7 +135,7 @@ pub async fn spawn_many(instances: usize, adjust: impl Fn(&mut ChatConfig)) -> C
     .spawn()
     .unwrap();
     // The stream the relay provisions, so the consumer and the repair path find it.
-    let js = async_nats::jetstream::new(async_nats::connect(&env.nats_url).await.unwrap());
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url).await.unwrap());
     js.get_or_create_stream(async_nats::jetstream::stream::Config {
         name: gewebe_events::subjects::stream(&prefix),
         subjects: vec![gewebe_events::subjects::all_events(&prefix)],
