@@ -6,8 +6,9 @@
 //! out, so subscribers see every message once, in order.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::{Arc, Mutex, PoisonError},
+    time::Duration,
 };
 
 use tokio::sync::mpsc;
@@ -17,6 +18,7 @@ use crate::{
     AppState,
     live::Live,
     messages::{model::Message, store},
+    presence::Presence,
     ws::peer::{Outbound, Peer},
 };
 
@@ -91,6 +93,9 @@ struct Room {
     /// the other way (core NATS, the event stream) is not sent twice. Bounded: cleared when large.
     versions: HashMap<Uuid, i64>,
     peers: HashMap<u64, Peer>,
+    presence: Presence,
+    /// This instance's subscribers changed since the last announcement.
+    local_changed: bool,
 }
 
 async fn run(app: AppState, id: Uuid, mut rx: mpsc::UnboundedReceiver<Cmd>) {
@@ -100,10 +105,24 @@ async fn run(app: AppState, id: Uuid, mut rx: mpsc::UnboundedReceiver<Cmd>) {
         waiting: BTreeMap::new(),
         versions: HashMap::new(),
         peers: HashMap::new(),
+        presence: Presence::default(),
+        local_changed: true,
     };
     app.metrics.rooms.inc();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let Some(cmd) = rx.recv().await else { break };
+        let cmd = tokio::select! {
+            cmd = rx.recv() => cmd,
+            _ = tick.tick() => {
+                room.presence_tick(&app).await;
+                continue;
+            }
+        };
+        let Some(cmd) = cmd else { break };
+        if matches!(cmd, Cmd::Join(..) | Cmd::Leave(_)) {
+            room.local_changed = true;
+        }
         match cmd {
             Cmd::Join(peer, seen) => {
                 room.delivered.get_or_insert(seen);
@@ -117,6 +136,9 @@ async fn run(app: AppState, id: Uuid, mut rx: mpsc::UnboundedReceiver<Cmd>) {
         if room.peers.is_empty() {
             app.hub.ended(id, &rx);
             if rx.is_empty() {
+                // The last subscriber here left: say so, so the other instances need not wait
+                // for the announcement to expire.
+                room.announce(&app).await;
                 break;
             }
         }
@@ -125,8 +147,42 @@ async fn run(app: AppState, id: Uuid, mut rx: mpsc::UnboundedReceiver<Cmd>) {
 }
 
 impl Room {
+    fn local_online(&self) -> BTreeSet<Uuid> {
+        self.peers.values().map(|p| p.account).collect()
+    }
+
+    /// This instance's subscribers, to the other instances.
+    async fn announce(&mut self, app: &AppState) {
+        self.local_changed = false;
+        let live = Live::Presence {
+            conversation_id: self.id,
+            instance: app.instance,
+            online: self.local_online().into_iter().collect(),
+        };
+        crate::live::announce(app, &live).await;
+    }
+
+    /// Once a second: announce a change (or the heartbeat), and send the online list if it changed.
+    async fn presence_tick(&mut self, app: &AppState) {
+        if self.local_changed || self.presence.heartbeat_due() {
+            self.announce(app).await;
+        }
+        if let Some(online) = self.presence.changed(&self.local_online()) {
+            let frame = crate::ws::protocol::presence(self.id, &online);
+            self.broadcast_frame(&frame);
+        }
+    }
+
     async fn apply(&mut self, app: &AppState, live: &Live) {
         match live {
+            Live::Presence {
+                instance, online, ..
+            } => {
+                if *instance != app.instance {
+                    self.presence
+                        .heard(*instance, online.iter().copied().collect());
+                }
+            }
             Live::Message { message } => self.message(app, message.clone()).await,
             Live::Committed { seq, .. } => self.committed(app, *seq).await,
             Live::MemberLeft { account_id, .. } => {

@@ -15,6 +15,7 @@ pub mod live;
 pub mod messages;
 pub mod metrics;
 mod openapi;
+pub mod presence;
 pub mod tickets;
 pub mod validate;
 pub mod ws;
@@ -60,6 +61,8 @@ pub struct App {
     pub metrics: metrics::ChatMetrics,
     /// Connections watch it: on shutdown they close with 1001.
     pub shutdown: Shutdown,
+    /// This process among the chat instances (presence announcements name it).
+    pub instance: uuid::Uuid,
     pub config: Config,
 }
 
@@ -93,6 +96,7 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         geo_http: gewebe_platform::http_client(Duration::from_secs(2))?,
         metrics: metrics::ChatMetrics::register(&start.registry),
         shutdown: start.shutdown.clone(),
+        instance: uuid::Uuid::now_v7(),
         db,
         nats,
         config,

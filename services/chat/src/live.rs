@@ -54,6 +54,12 @@ pub enum Live {
         account_id: Uuid,
         seq: i64,
     },
+    /// An instance's subscribers of a room (all of them; see `presence`).
+    Presence {
+        conversation_id: Uuid,
+        instance: Uuid,
+        online: Vec<Uuid>,
+    },
 }
 
 impl Live {
@@ -72,6 +78,9 @@ impl Live {
                 conversation_id, ..
             }
             | Live::Read {
+                conversation_id, ..
+            }
+            | Live::Presence {
                 conversation_id, ..
             } => *conversation_id,
         }
@@ -92,7 +101,9 @@ impl Live {
                 account_id,
                 seq,
             } => protocol::read(*conversation_id, *account_id, *seq),
-            Live::Committed { .. } | Live::MemberLeft { .. } => String::new(),
+            Live::Committed { .. } | Live::MemberLeft { .. } | Live::Presence { .. } => {
+                String::new()
+            }
         }
     }
 }
@@ -122,6 +133,18 @@ pub async fn publish(app: &AppState, live: Live) {
         Err(e) => tracing::error!(error = %e, "live event not serialisable"),
     }
     app.hub.dispatch(app, live);
+}
+
+/// Tells the other instances (only: the room task that calls it knows its own state).
+pub async fn announce(app: &AppState, live: &Live) {
+    let subject = subject(&app.nats.subject_prefix, live.room());
+    if let Ok(payload) = serde_json::to_vec(live) {
+        let _ = tokio::time::timeout(
+            Duration::from_millis(100),
+            app.nats.client.publish(subject, payload.into()),
+        )
+        .await;
+    }
 }
 
 /// Every instance's live subscription, until shutdown; set up again when NATS is away.

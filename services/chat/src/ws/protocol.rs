@@ -77,6 +77,10 @@ pub fn read(conversation_id: Uuid, account_id: Uuid, seq: i64) -> String {
     }))
 }
 
+pub fn presence(conversation_id: Uuid, online: &std::collections::BTreeSet<Uuid>) -> String {
+    text(&json!({ "type": "presence", "conversation_id": conversation_id, "online": online }))
+}
+
 pub fn reauth(expires_at: i64) -> String {
     text(&json!({ "type": "reauth", "expires_at": expires_at }))
 }

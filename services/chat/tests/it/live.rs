@@ -188,3 +188,50 @@ async fn nats_restarted_mid_stream_loses_nothing() {
         "each once, in order"
     );
 }
+
+#[tokio::test]
+async fn presence_is_shared_across_instances_and_follows_subscribers() {
+    let chat = spawn_many(2, |_| {}).await;
+    let (ada, bob) = (chat.user().await, chat.user().await);
+    let room = chat.direct(&ada, &bob).await;
+    let mut on_a = chat.socket(0, &ada).await;
+    put(
+        &mut on_a,
+        json!({"type": "subscribe", "conversation_id": room}),
+    )
+    .await;
+    next_of(&mut on_a, "subscribed").await;
+    let mut on_b = chat.socket(1, &bob).await;
+    put(
+        &mut on_b,
+        json!({"type": "subscribe", "conversation_id": room}),
+    )
+    .await;
+    next_of(&mut on_b, "subscribed").await;
+    let both = json!(
+        [ada.id, bob.id]
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+    );
+    for ws in [&mut on_a, &mut on_b] {
+        let mut last = serde_json::Value::Null;
+        for _ in 0..5 {
+            last = next_of(ws, "presence").await["online"].clone();
+            if last == both {
+                break;
+            }
+        }
+        assert_eq!(last, both);
+    }
+    drop(on_b);
+    let only_ada = json!([ada.id]);
+    let mut last = serde_json::Value::Null;
+    for _ in 0..5 {
+        last = next_of(&mut on_a, "presence").await["online"].clone();
+        if last == only_ada {
+            break;
+        }
+    }
+    assert_eq!(last, only_ada, "bob went offline");
+}
