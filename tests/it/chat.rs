@@ -68,7 +68,7 @@ async fn a_conversation_through_caddy_over_a_websocket_with_a_ticket() {
     ))
     .await
     .unwrap();
-    assert_eq!(next(&mut ws).await["type"], "subscribed");
+    next_of(&mut ws, "subscribed").await;
     let sent = stack
         .http
         .post(format!("{}/chat/conversations/{room}/messages", stack.url))
@@ -78,8 +78,7 @@ async fn a_conversation_through_caddy_over_a_websocket_with_a_ticket() {
         .await
         .unwrap();
     assert_eq!(sent.status(), 201);
-    let message = next(&mut ws).await;
-    assert_eq!(message["type"], "message");
+    let message = next_of(&mut ws, "message").await;
     assert_eq!(message["message"]["body"], "Hallo Bob");
     assert_eq!(message["message"]["seq"], 1);
 }
@@ -120,7 +119,8 @@ async fn connect(https_url: &str) -> tokio_tungstenite::WebSocketStream<Tls> {
     ws
 }
 
-async fn next(ws: &mut tokio_tungstenite::WebSocketStream<Tls>) -> Value {
+/// The next frame of `kind` (presence and the like are skipped).
+async fn next_of(ws: &mut tokio_tungstenite::WebSocketStream<Tls>, kind: &str) -> Value {
     loop {
         let frame = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
             .await
@@ -128,7 +128,10 @@ async fn next(ws: &mut tokio_tungstenite::WebSocketStream<Tls>) -> Value {
             .expect("closed")
             .unwrap();
         if let Message::Text(t) = frame {
-            return serde_json::from_str(&t).unwrap();
+            let frame: Value = serde_json::from_str(&t).unwrap();
+            if frame["type"] == kind {
+                return frame;
+            }
         }
     }
 }

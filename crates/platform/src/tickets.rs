@@ -25,6 +25,42 @@ pub enum TicketError {
     Entropy,
 }
 
+impl From<TicketError> for crate::Problem {
+    fn from(e: TicketError) -> Self {
+        match e {
+            TicketError::Invalid => crate::Problem::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "invalid_ticket",
+                "Authentication required",
+            )
+            .with_detail("the ticket is unknown, used or expired; get a new one"),
+            TicketError::Store(e) => {
+                tracing::warn!(error = %e, "ticket store failed");
+                crate::Problem::unavailable(
+                    "ticket_store_unavailable",
+                    "tickets cannot be issued or checked right now; retry shortly",
+                    2,
+                )
+            }
+            TicketError::Entropy => {
+                tracing::error!("no entropy from the operating system for a ticket");
+                crate::Problem::internal()
+            }
+        }
+    }
+}
+
+impl TicketError {
+    /// The problem code, for frames that carry one.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TicketError::Invalid => "invalid_ticket",
+            TicketError::Store(_) => "ticket_store_unavailable",
+            TicketError::Entropy => "internal",
+        }
+    }
+}
+
 /// What `POST /<service>/tickets` answers.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Ticket {

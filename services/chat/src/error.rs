@@ -1,10 +1,7 @@
 //! gewebe-chat's one error type, with an exhaustive mapping to problem+json. 5xx causes are logged
 //! here and never sent.
 
-use axum::{
-    http::StatusCode,
-    response::{IntoResponse, Response},
-};
+use axum::response::{IntoResponse, Response};
 use gewebe_platform::{FieldError, Problem, tickets::TicketError};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,9 +21,6 @@ pub enum Error {
     Conflict { code: &'static str, detail: String },
     #[error("version mismatch")]
     VersionMismatch,
-    /// 401 at the WebSocket upgrade.
-    #[error("invalid ticket")]
-    InvalidTicket,
     /// 429 at the WebSocket upgrade: this account holds `CHAT_MAX_CONNECTIONS_PER_ACCOUNT`.
     #[error("too many connections for this account")]
     TooManyConnections,
@@ -39,10 +33,9 @@ pub enum Error {
     /// 503: geo could not say whether a node exists.
     #[error("geo unavailable: {0}")]
     GeoUnavailable(String),
-    #[error("ticket store: {0}")]
-    TicketStore(#[from] fred::error::Error),
-    #[error("no entropy")]
-    Entropy,
+    /// 401 `invalid_ticket` at the upgrade, 503 `ticket_store_unavailable` (`gewebe_platform::tickets`).
+    #[error("ticket: {0}")]
+    Ticket(#[from] TicketError),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("outbox: {0}")]
@@ -71,23 +64,12 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Forbidden(_) => "forbidden",
             Error::VersionMismatch => "version_mismatch",
-            Error::InvalidTicket => "invalid_ticket",
             Error::TooManyConnections | Error::RateLimited { .. } => "rate_limited",
             Error::InstanceFull => "overloaded",
             Error::GeoUnavailable(_) => "geo_unavailable",
-            Error::TicketStore(_) => "ticket_store_unavailable",
+            Error::Ticket(e) => e.code(),
             Error::Db(sqlx::Error::PoolTimedOut) => "database_busy",
-            Error::Entropy | Error::Db(_) | Error::Outbox(_) | Error::Event(_) => "internal",
-        }
-    }
-}
-
-impl From<TicketError> for Error {
-    fn from(e: TicketError) -> Self {
-        match e {
-            TicketError::Invalid => Self::InvalidTicket,
-            TicketError::Store(e) => Self::TicketStore(e),
-            TicketError::Entropy => Self::Entropy,
+            Error::Db(_) | Error::Outbox(_) | Error::Event(_) => "internal",
         }
     }
 }
@@ -103,14 +85,7 @@ impl From<Error> for Problem {
             Error::VersionMismatch => Problem::precondition_failed(
                 "the message changed since you read it; reload and retry",
             ),
-            Error::InvalidTicket => Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_ticket",
-                "Authentication required",
-            )
-            .with_detail(
-                "the ticket is unknown, used or expired; get a new one from POST /chat/tickets",
-            ),
+            Error::Ticket(e) => e.into(),
             Error::RateLimited { retry_after_secs } => Problem::too_many_requests(retry_after_secs)
                 .with_detail("this account sends too many messages; slow down"),
             Error::TooManyConnections => Problem::too_many_requests(5)
@@ -128,16 +103,8 @@ impl From<Error> for Problem {
                     2,
                 )
             }
-            Error::TicketStore(e) => {
-                tracing::warn!(error = %e, "ticket store failed");
-                Problem::unavailable(
-                    "ticket_store_unavailable",
-                    "tickets cannot be issued or checked right now; retry shortly",
-                    2,
-                )
-            }
             Error::Db(e) => gewebe_platform::db::problem(&e),
-            other @ (Error::Entropy | Error::Outbox(_) | Error::Event(_)) => {
+            other @ (Error::Outbox(_) | Error::Event(_)) => {
                 tracing::error!(error = %other, "request failed");
                 Problem::internal()
             }

@@ -126,10 +126,9 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
 /// gewebe-chat's routes: the requests that end, and the WebSocket, which the stack serves without
 /// compression.
 pub fn routers(state: AppState) -> (Router, Router) {
-    let (streams, streams_doc) = ws::router().split_for_parts();
     let features = conversations::router()
         .merge(messages::router())
         .merge(tickets::router());
-    let api = openapi::router(features, streams_doc);
+    let (api, streams) = openapi::routers(features, ws::router());
     (api.with_state(state.clone()), streams.with_state(state))
 }

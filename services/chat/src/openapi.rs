@@ -17,12 +17,11 @@ use crate::AppState;
 )]
 struct ApiDoc;
 
-/// The service's routes with this document, served at `/chat/openapi.json`; `streams` is the
-/// document of the routes the stack serves apart (the WebSocket).
-pub fn router(
+/// The service's routes with this document, served at `/chat/openapi.json`: `features` (the requests
+/// that end) and `streams` (the WebSocket, which the stack serves without compression).
+pub fn routers(
     features: OpenApiRouter<AppState>,
-    streams: utoipa::openapi::OpenApi,
-) -> Router<AppState> {
-    let doc = ApiDoc::openapi().merge_from(streams);
-    openapi::with_document("/chat/openapi.json", doc, features)
+    streams: OpenApiRouter<AppState>,
+) -> (Router<AppState>, Router<AppState>) {
+    openapi::with_streams("/chat/openapi.json", ApiDoc::openapi(), features, streams)
 }

@@ -7,14 +7,11 @@ use gewebe_platform::Problem;
 pub enum Error {
     #[error("invalid request: {detail}")]
     BadRequest { code: &'static str, detail: String },
-    #[error("invalid ticket")]
-    InvalidTicket,
     #[error("too many streams ({0:?})")]
     TooManyStreams(Limit),
-    #[error("ticket store unavailable")]
-    TicketStore(#[from] fred::error::Error),
-    #[error("no entropy")]
-    Entropy,
+    /// 401 `invalid_ticket`, 503 `ticket_store_unavailable` (`gewebe_platform::tickets`).
+    #[error("ticket: {0}")]
+    Ticket(#[from] gewebe_platform::tickets::TicketError),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -39,29 +36,11 @@ impl Error {
     }
 }
 
-impl From<gewebe_platform::tickets::TicketError> for Error {
-    fn from(e: gewebe_platform::tickets::TicketError) -> Self {
-        use gewebe_platform::tickets::TicketError;
-        match e {
-            TicketError::Invalid => Self::InvalidTicket,
-            TicketError::Store(e) => Self::TicketStore(e),
-            TicketError::Entropy => Self::Entropy,
-        }
-    }
-}
-
 impl From<Error> for Problem {
     fn from(e: Error) -> Self {
         match e {
             Error::BadRequest { code, detail } => Problem::bad_request(code, detail),
-            Error::InvalidTicket => Problem::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "invalid_ticket",
-                "Authentication required",
-            )
-            .with_detail(
-                "the ticket is unknown, used or expired; get a new one from POST /feed/tickets",
-            ),
+            Error::Ticket(e) => e.into(),
             Error::TooManyStreams(Limit::Account) => Problem::too_many_requests(5)
                 .with_detail("this account has too many open streams; close one first"),
             Error::TooManyStreams(Limit::Address) => Problem::too_many_requests(5).with_detail(
@@ -72,21 +51,9 @@ impl From<Error> for Problem {
                 "this instance has as many streams open as it serves; retry shortly (another instance may take it)",
                 1,
             ),
-            Error::Entropy => {
-                tracing::error!("no entropy from the operating system for a ticket");
-                Problem::internal()
-            }
             Error::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 Problem::internal()
-            }
-            Error::TicketStore(e) => {
-                tracing::warn!(error = %e, "ticket store failed");
-                Problem::unavailable(
-                    "ticket_store_unavailable",
-                    "tickets cannot be issued or checked right now; retry shortly",
-                    2,
-                )
             }
         }
     }

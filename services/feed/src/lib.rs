@@ -105,7 +105,6 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
 /// gewebe-feed's routes: the requests that end (tickets, the OpenAPI document), and the responses
 /// that stay open (the event stream), which the stack serves without compression.
 pub fn routers(state: AppState) -> (Router, Router) {
-    let (streams, streams_doc) = stream::router().split_for_parts();
-    let api = openapi::router(tickets::router(), streams_doc);
+    let (api, streams) = openapi::routers(tickets::router(), stream::router());
     (api.with_state(state.clone()), streams.with_state(state))
 }

@@ -17,12 +17,11 @@ use crate::AppState;
 )]
 struct ApiDoc;
 
-/// The service's routes with this document, served at `/feed/openapi.json`; `streams` is the
-/// document of the routes the stack serves apart (the event stream).
-pub fn router(
+/// The service's routes with this document, served at `/feed/openapi.json`: `features` (the requests
+/// that end) and `streams` (the event stream, which the stack serves without compression).
+pub fn routers(
     features: OpenApiRouter<AppState>,
-    streams: utoipa::openapi::OpenApi,
-) -> Router<AppState> {
-    let doc = ApiDoc::openapi().merge_from(streams);
-    openapi::with_document("/feed/openapi.json", doc, features)
+    streams: OpenApiRouter<AppState>,
+) -> (Router<AppState>, Router<AppState>) {
+    openapi::with_streams("/feed/openapi.json", ApiDoc::openapi(), features, streams)
 }

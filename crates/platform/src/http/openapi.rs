@@ -76,6 +76,22 @@ pub fn with_document<S: Clone + Send + Sync + 'static>(
     router.merge(self::router(path, &document(paths)))
 }
 
+/// [`with_document`] for a service that also holds long-lived responses: `streams` (SSE, WebSocket
+/// routes) go into the same document but come back as their own router, for
+/// [`crate::Startup::serve_with_streams`].
+pub fn with_streams<S: Clone + Send + Sync + 'static>(
+    path: &str,
+    doc: utoipa::openapi::OpenApi,
+    features: utoipa_axum::router::OpenApiRouter<S>,
+    streams: utoipa_axum::router::OpenApiRouter<S>,
+) -> (Router<S>, Router<S>) {
+    let (streams, streams_doc) = streams.split_for_parts();
+    (
+        with_document(path, doc.merge_from(streams_doc), features),
+        streams,
+    )
+}
+
 /// Serves `doc` at `path` (e.g. `/auth/openapi.json`), rendered once at start-up.
 pub fn router<S: Clone + Send + Sync + 'static>(
     path: &str,

@@ -57,7 +57,7 @@ pub async fn upgrade(
             account: u.id,
             expires_at: u.expires_at,
         },
-        (None, None) => return Err(Error::InvalidTicket),
+        (None, None) => return Err(gewebe_platform::tickets::TicketError::Invalid.into()),
     };
     let instance = Arc::clone(&app.connections)
         .try_acquire_owned()
