@@ -85,8 +85,7 @@ async fn forgotten(
                 conversation_id: room,
                 account_id: e.account_id,
             },
-        )
-        .await;
+        );
     }
     tracing::info!(messages = changed, "forgotten account removed from chat");
     Ok(())

@@ -193,6 +193,10 @@ impl Room {
                     }
                     p.offer(Outbound::Frame(frame.clone()));
                     p.offer(Outbound::Closed { room: self.id });
+                    p.revoked
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(self.id);
                     false
                 });
             }
@@ -224,6 +228,9 @@ impl Room {
     }
 
     async fn message(&mut self, app: &AppState, message: Message) {
+        if message.seq <= 0 {
+            return;
+        }
         let Some(delivered) = self.delivered else {
             self.delivered = Some(message.seq);
             self.deliver(app, &message);
@@ -239,7 +246,7 @@ impl Room {
     /// A seq known to be committed (from the event stream): whatever is missing up to it is read.
     async fn committed(&mut self, app: &AppState, seq: i64) {
         if self.delivered.is_some_and(|d| d < seq) && !self.waiting.contains_key(&seq) {
-            self.fill(app, seq + 1).await;
+            self.fill(app, seq.saturating_add(1)).await;
             self.drain(app, false).await;
         }
     }
@@ -254,12 +261,18 @@ impl Room {
                 if !fill_gaps {
                     return;
                 }
-                self.fill(app, first).await;
+                let read = self.fill(app, first).await;
                 let now_first = self
                     .waiting
                     .first_key_value()
                     .map_or(first, |(seq, _)| *seq);
-                if now_first > next {
+                if now_first > next && read {
+                    // The database answered and has nothing between: seqs commit in order, so a
+                    // message beyond the gap was never committed (a forged live message).
+                    self.waiting.remove(&now_first);
+                    tracing::warn!(room = %self.id, seq = now_first, "live message beyond the committed seqs dropped");
+                    continue;
+                } else if now_first > next {
                     app.metrics.gaps_skipped.inc();
                     tracing::warn!(room = %self.id, from = next, to = now_first, "messages skipped in live delivery");
                 }
@@ -273,11 +286,18 @@ impl Room {
 
     /// Reads the room's messages from the one after the last delivered up to (not including) `to`
     /// into `waiting`.
-    async fn fill(&mut self, app: &AppState, to: i64) {
-        let Some(from) = self.delivered else { return };
-        let wanted = to - from - 1;
+    /// `false` when the database did not answer.
+    async fn fill(&mut self, app: &AppState, to: i64) -> bool {
+        let Some(from) = self.delivered else {
+            return true;
+        };
+        // At most a resume's worth: a room further behind is for its clients to reload.
+        let wanted = to
+            .saturating_sub(from)
+            .saturating_sub(1)
+            .min(app.config.chat.resume_max_messages);
         if wanted <= 0 {
-            return;
+            return true;
         }
         let read = async {
             let mut tx = app.db.begin().await?;
@@ -291,9 +311,11 @@ impl Room {
                 for row in rows {
                     self.waiting.entry(row.seq).or_insert_with(|| row.into());
                 }
+                true
             }
             Err(e) => {
                 tracing::warn!(room = %self.id, error = %e, "reading missing messages failed");
+                false
             }
         }
     }

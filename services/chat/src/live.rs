@@ -108,37 +108,59 @@ impl Live {
     }
 }
 
+/// `<prefix>~chat.live.<room>`: `~` cannot occur in a prefix (`NATS_SUBJECT_PREFIX` takes letters,
+/// digits, `_` and `-`), so no deployment's event stream (`<prefix>.>`) can capture it.
 fn subject(prefix: &str, room: Uuid) -> String {
-    format!("{prefix}_chat.live.{room}")
+    format!("{prefix}~chat.live.{room}")
+}
+
+/// What goes on the wire: the live event and the instance that sent it, which ignores its own copy
+/// (it handed the event to its hub already).
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    origin: Uuid,
+    live: Live,
 }
 
 /// Hands `live` to this instance's hub and to every other instance. Best effort on the wire: what
 /// core NATS loses, the event stream repairs (see the module docs).
-pub async fn publish(app: &AppState, live: Live) {
+pub fn publish(app: &AppState, live: Live) {
     let subject = subject(&app.nats.subject_prefix, live.room());
-    match serde_json::to_vec(&live) {
+    let wire = Wire {
+        origin: app.instance,
+        live,
+    };
+    match serde_json::to_vec(&wire) {
         Ok(payload) => {
-            // While NATS is away the client buffers publications, and once its buffer is full a
-            // publication waits: never hold the request that committed the message up for it.
-            let published = tokio::time::timeout(
-                Duration::from_millis(100),
-                app.nats.client.publish(subject, payload.into()),
-            )
-            .await;
-            if !matches!(published, Ok(Ok(()))) {
-                app.metrics.live_publish_failures.inc();
-                tracing::debug!("live publish failed; the event stream will repair it");
-            }
+            // On its own task: a request dropped after its commit (client gone, timeout) still
+            // publishes. While NATS is away the client buffers publications, and once its buffer
+            // is full a publication waits: bounded, then the event stream repairs it.
+            let app2 = app.clone();
+            tokio::spawn(async move {
+                let published = tokio::time::timeout(
+                    Duration::from_millis(100),
+                    app2.nats.client.publish(subject, payload.into()),
+                )
+                .await;
+                if !matches!(published, Ok(Ok(()))) {
+                    app2.metrics.live_publish_failures.inc();
+                    tracing::debug!("live publish failed; the event stream will repair it");
+                }
+            });
         }
         Err(e) => tracing::error!(error = %e, "live event not serialisable"),
     }
-    app.hub.dispatch(app, live);
+    app.hub.dispatch(app, wire.live);
 }
 
 /// Tells the other instances (only: the room task that calls it knows its own state).
 pub async fn announce(app: &AppState, live: &Live) {
     let subject = subject(&app.nats.subject_prefix, live.room());
-    if let Ok(payload) = serde_json::to_vec(live) {
+    let wire = Wire {
+        origin: app.instance,
+        live: live.clone(),
+    };
+    if let Ok(payload) = serde_json::to_vec(&wire) {
         let _ = tokio::time::timeout(
             Duration::from_millis(100),
             app.nats.client.publish(subject, payload.into()),
@@ -149,15 +171,18 @@ pub async fn announce(app: &AppState, live: &Live) {
 
 /// Every instance's live subscription, until shutdown; set up again when NATS is away.
 pub async fn subscribe(app: AppState, shutdown: Shutdown) {
-    let subject = format!("{}_chat.live.>", app.nats.subject_prefix);
+    let subject = format!("{}~chat.live.>", app.nats.subject_prefix);
     loop {
         match app.nats.client.subscribe(subject.clone()).await {
             Ok(mut sub) => loop {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
                     next = sub.next() => match next {
-                        Some(m) => match serde_json::from_slice::<Live>(&m.payload) {
-                            Ok(live) => app.hub.dispatch(&app, live),
+                        Some(m) => match serde_json::from_slice::<Wire>(&m.payload) {
+                            // Our own copy (handed to the hub already), and hints that only the
+                            // event stream may give, are dropped.
+                            Ok(w) if w.origin == app.instance || matches!(w.live, Live::Committed { .. }) => {}
+                            Ok(w) => app.hub.dispatch(&app, w.live),
                             Err(e) => tracing::warn!(error = %e, "undecodable live message"),
                         },
                         None => break,
@@ -178,8 +203,12 @@ pub async fn subscribe(app: AppState, shutdown: Shutdown) {
 pub async fn repair(app: AppState, domain: &'static str, shutdown: Shutdown) {
     let prefix = app.nats.subject_prefix.clone();
     let stream = gewebe_events::subjects::stream(&prefix);
+    // Where to go on after an interruption: the events the relay published meanwhile are the ones
+    // this path exists for.
+    let mut last = None;
     loop {
-        if let Err(e) = follow(&app, &stream, &format!("{prefix}.{domain}.>"), &shutdown).await {
+        let filter = format!("{prefix}.{domain}.>");
+        if let Err(e) = follow(&app, &stream, &filter, &mut last, &shutdown).await {
             tracing::debug!(error = %e, domain, "event stream not followed; retrying");
         }
         tokio::select! {
@@ -193,15 +222,22 @@ async fn follow(
     app: &AppState,
     stream: &str,
     filter: &str,
+    last: &mut Option<u64>,
     shutdown: &Shutdown,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let deliver_policy = match *last {
+        Some(seq) => DeliverPolicy::ByStartSequence {
+            start_sequence: seq + 1,
+        },
+        None => DeliverPolicy::New,
+    };
     let consumer = app
         .nats
         .jetstream
         .get_stream(stream)
         .await?
         .create_consumer(OrderedConfig {
-            deliver_policy: DeliverPolicy::New,
+            deliver_policy,
             filter_subject: filter.to_owned(),
             ..Default::default()
         })
@@ -217,6 +253,9 @@ async fn follow(
         };
         if let Ok(envelope) = Envelope::from_slice(&message.payload) {
             hint(app, &envelope).await;
+        }
+        if let Ok(info) = message.info() {
+            *last = Some(info.stream_sequence);
         }
     }
 }

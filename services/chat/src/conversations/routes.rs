@@ -91,6 +91,7 @@ pub async fn create(
     user: AuthUser,
     Json(req): Json<CreateConversation>,
 ) -> Result<Response, Error> {
+    messages::limit_writes(&app, user.id)?;
     let mut errors = Vec::new();
     let mut others: Vec<Uuid> = req.participants.clone();
     others.sort_unstable();
@@ -302,6 +303,7 @@ pub async fn add_member(
     Json(req): Json<AddMember>,
 ) -> Result<Json<Members>, Error> {
     let who = req.account_id.unwrap_or(user.id);
+    messages::limit_writes(&app, user.id)?;
     let mut tx = app.db.begin().await?;
     let room = store::lock(&mut tx, id)
         .await?
@@ -354,6 +356,7 @@ pub async fn remove_member(
     user: AuthUser,
     Path((id, account)): Path<(Uuid, Uuid)>,
 ) -> Result<StatusCode, Error> {
+    messages::limit_writes(&app, user.id)?;
     let mut tx = app.db.begin().await?;
     let room = store::lock(&mut tx, id)
         .await?
@@ -383,8 +386,7 @@ pub async fn remove_member(
                 conversation_id: id,
                 account_id: account,
             },
-        )
-        .await;
+        );
     } else {
         tx.commit().await?;
     }

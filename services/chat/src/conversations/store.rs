@@ -169,14 +169,15 @@ pub async fn members(conn: &mut PgConnection, room: Uuid) -> sqlx::Result<Vec<Uu
         .await
 }
 
-/// Moves the member's read mark forward; `None` when `account` is not a member.
+/// Moves the member's read mark forward (never past the newest seq): `(mark, moved)`; `None` when
+/// `account` is not a member.
 pub async fn mark_read(
     conn: &mut PgConnection,
     room: Uuid,
     account: Uuid,
     seq: i64,
-) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar(sql!("members/read"))
+) -> sqlx::Result<Option<(i64, bool)>> {
+    sqlx::query_as(sql!("members/read"))
         .bind(room)
         .bind(account)
         .bind(seq)

@@ -43,23 +43,27 @@ pub async fn send(
     body: &str,
 ) -> Result<Sent, Error> {
     let body = validate::body(body)?;
-    app.sends.take(author).map_err(|wait| Error::RateLimited {
-        retry_after_secs: u32::try_from(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
-            .unwrap_or(u32::MAX)
-            .max(1),
-    })?;
+    limit_writes(app, author)?;
     let mut tx = app.db.begin().await?;
+    let conversation = rooms::lock(&mut tx, room)
+        .await?
+        .ok_or(Error::NotFound("no such conversation"))?;
+    member_of(&mut tx, &conversation, author).await?;
+    // A retry, checked once the caller is known to be in the room: an earlier message answers only
+    // in the room it was sent to.
     if let Some(earlier) = store::by_client_id(&mut tx, author, client_msg_id).await? {
         tx.commit().await?;
+        if earlier.conversation_id != room {
+            return Err(Error::Conflict {
+                code: "client_msg_id_reused",
+                detail: "this client_msg_id was used for a message in another conversation".into(),
+            });
+        }
         return Ok(Sent {
             message: earlier.into(),
             fresh: false,
         });
     }
-    let conversation = rooms::lock(&mut tx, room)
-        .await?
-        .ok_or(Error::NotFound("no such conversation"))?;
-    member_of(&mut tx, &conversation, author).await?;
     if conversation.archived_at.is_some() {
         return Err(archived());
     }
@@ -97,11 +101,20 @@ pub async fn send(
         Live::Message {
             message: message.clone(),
         },
-    )
-    .await;
+    );
     Ok(Sent {
         message,
         fresh: true,
+    })
+}
+
+/// One write from the account's bucket (`CHAT_SENDS_PER_SEC`): sends, edits, deletions, rooms and
+/// memberships draw on the same one, so no kind of write floods a room or the event stream.
+pub fn limit_writes(app: &AppState, account: Uuid) -> Result<(), Error> {
+    app.sends.take(account).map_err(|wait| Error::RateLimited {
+        retry_after_secs: u32::try_from(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+            .unwrap_or(u32::MAX)
+            .max(1),
     })
 }
 
@@ -114,6 +127,7 @@ pub async fn edit(
     body: &str,
 ) -> Result<Message, Error> {
     let body = validate::body(body)?;
+    limit_writes(app, user.id)?;
     let mut tx = app.db.begin().await?;
     let current = store::lock(&mut tx, id)
         .await?
@@ -151,13 +165,13 @@ pub async fn edit(
         Live::MessageEdited {
             message: message.clone(),
         },
-    )
-    .await;
+    );
     Ok(message)
 }
 
 /// Deletes a message: its author, or a moderator. A tombstone keeps its seq in the history.
 pub async fn delete(app: &AppState, user: &AuthUser, id: Uuid) -> Result<(), Error> {
+    limit_writes(app, user.id)?;
     let mut tx = app.db.begin().await?;
     let current = store::lock(&mut tx, id)
         .await?
@@ -187,8 +201,7 @@ pub async fn delete(app: &AppState, user: &AuthUser, id: Uuid) -> Result<(), Err
         Live::MessageDeleted {
             message: row.into(),
         },
-    )
-    .await;
+    );
     Ok(())
 }
 

@@ -93,6 +93,9 @@ pub struct Peer {
     pub account: Uuid,
     pub tx: mpsc::Sender<Outbound>,
     pub kill: Arc<Kill>,
+    /// Rooms the account was removed from while subscribed: the session drops them before it
+    /// handles the next frame (no more typing there; a later subscribe joins afresh).
+    pub revoked: Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>,
 }
 
 impl Peer {

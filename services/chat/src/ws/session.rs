@@ -27,6 +27,10 @@ use crate::{
 
 /// At most one typing frame per account and room this often (the rest are coalesced away).
 const TYPING_EVERY: Duration = Duration::from_secs(3);
+/// Rooms one connection may be subscribed to at once: each costs the hub a room task.
+const MAX_ROOMS: usize = 100;
+/// A token that claims to live longer is treated as living this long (arithmetic stays in range).
+const MAX_TOKEN_LIFE: Duration = Duration::from_hours(24);
 
 /// Who is connected, until when.
 pub struct Holder {
@@ -56,6 +60,7 @@ pub async fn run<P: Send + 'static>(app: AppState, socket: WebSocket, holder: Ho
         account: holder.account,
         tx,
         kill: kill.clone(),
+        revoked: Arc::default(),
     };
     let writer = app.shutdown.spawn(super::writer::run(
         sink,
@@ -137,7 +142,10 @@ impl Session {
     /// When to send `reauth`, and when the connection ends unless a fresh token came.
     fn deadlines(&self) -> (Instant, Instant) {
         let now_unix = time::OffsetDateTime::now_utc().unix_timestamp();
-        let left = Duration::from_secs(u64::try_from(self.expires_at - now_unix).unwrap_or(0));
+        let left = Duration::from_secs(
+            u64::try_from(self.expires_at.saturating_sub(now_unix)).unwrap_or(0),
+        )
+        .min(MAX_TOKEN_LIFE);
         let c = &self.app.config.chat;
         let now = Instant::now();
         (
@@ -150,8 +158,31 @@ impl Session {
         self.peer.offer(Outbound::Frame(frame.into()));
     }
 
+    /// An `error` frame; what went wrong inside (the database, the outbox) is logged, not sent.
     fn error(&self, e: &Error, room: Option<Uuid>, reference: Option<Uuid>) {
-        self.frame(protocol::error(e.code(), &e.to_string(), room, reference));
+        let detail = match e.code() {
+            "internal" | "database_busy" => {
+                tracing::warn!(error = %e, "a frame failed");
+                "the server could not do this right now; retry shortly".to_owned()
+            }
+            _ => e.to_string(),
+        };
+        self.frame(protocol::error(e.code(), &detail, room, reference));
+    }
+
+    /// Forgets the rooms the hub says this account was removed from.
+    fn sync_revoked(&mut self) {
+        let revoked: Vec<Uuid> = self
+            .peer
+            .revoked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .collect();
+        for room in revoked {
+            self.rooms.remove(&room);
+            self.typing.remove(&room);
+        }
     }
 
     async fn text(&mut self, text: &str) {
@@ -173,6 +204,7 @@ impl Session {
                 return;
             }
         }
+        self.sync_revoked();
         let frame = match serde_json::from_str::<ClientFrame>(text) {
             Ok(frame) => frame,
             Err(e) => {
@@ -191,6 +223,7 @@ impl Session {
                 }
             }
             ClientFrame::Unsubscribe { conversation_id } => {
+                self.typing.remove(&conversation_id);
                 if self.rooms.remove(&conversation_id) {
                     self.app.hub.leave(&self.app, conversation_id, self.peer.id);
                     self.peer.offer(Outbound::Closed {
@@ -215,7 +248,7 @@ impl Session {
                     Err(e) => self.error(&e, Some(conversation_id), Some(client_msg_id)),
                 }
             }
-            ClientFrame::Typing { conversation_id } => self.typing(conversation_id).await,
+            ClientFrame::Typing { conversation_id } => self.typing(conversation_id),
             ClientFrame::Read {
                 conversation_id,
                 seq,
@@ -247,6 +280,18 @@ impl Session {
     /// Membership first; then the room's live messages are joined before its history is read, so
     /// nothing committed in between is missed (the writer drops what both bring).
     async fn subscribe(&mut self, room: Uuid, after: Option<i64>) -> Result<(), Error> {
+        if self.rooms.contains(&room) {
+            return Err(Error::bad_request(
+                "already_subscribed",
+                "unsubscribe first to read the room's history again",
+            ));
+        }
+        if self.rooms.len() >= MAX_ROOMS {
+            return Err(Error::bad_request(
+                "too_many_rooms",
+                format!("a connection subscribes to at most {MAX_ROOMS} rooms"),
+            ));
+        }
         let app = self.app.clone();
         let last_seq = {
             let mut tx = app.db.begin().await?;
@@ -269,20 +314,15 @@ impl Session {
                 "too far behind to resume: reload the conversation by REST, then subscribe",
             ));
         }
-        if self.rooms.insert(room) {
-            app.hub.join(&app, room, self.peer.clone(), last_seq);
-        }
+        self.rooms.insert(room);
+        app.hub.join(&app, room, self.peer.clone(), last_seq);
         self.peer.offer(Outbound::Open { room, after });
         self.frame(protocol::subscribed(room, last_seq));
         let history = async {
             let mut tx = app.db.begin().await?;
-            let rows = messages::store::after(
-                &mut tx,
-                room,
-                after,
-                app.config.chat.resume_max_messages * 2,
-            )
-            .await?;
+            let rows =
+                messages::store::after(&mut tx, room, after, app.config.chat.resume_max_messages)
+                    .await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(rows)
         };
@@ -291,6 +331,17 @@ impl Session {
             Ok(rows) => {
                 for row in rows {
                     let message: messages::model::Message = row.into();
+                    // Paced by the client's reading: half the queue stays free for live frames, so
+                    // a resume longer than the queue does not close the connection as too slow.
+                    let queue = app.config.chat.outbound_queue;
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while self.peer.tx.capacity() < queue / 2 && !self.peer.kill.is_killed() {
+                        if Instant::now() > deadline {
+                            self.peer.kill.kill(close::SLOW);
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
                     self.peer.offer(Outbound::History {
                         room,
                         seq: message.seq,
@@ -309,7 +360,7 @@ impl Session {
         }
     }
 
-    async fn typing(&mut self, room: Uuid) {
+    fn typing(&mut self, room: Uuid) {
         if !self.rooms.contains(&room) {
             self.frame(protocol::error(
                 "not_subscribed",
@@ -334,8 +385,7 @@ impl Session {
                 conversation_id: room,
                 account_id: self.peer.account,
             },
-        )
-        .await;
+        );
     }
 
     async fn read(&mut self, room: Uuid, seq: i64) -> Result<(), Error> {
@@ -343,9 +393,13 @@ impl Session {
         let marked =
             crate::conversations::store::mark_read(&mut tx, room, self.peer.account, seq).await?;
         tx.commit().await?;
-        let Some(seq) = marked else {
+        let Some((seq, moved)) = marked else {
             return Err(Error::NotFound("no such conversation"));
         };
+        if !moved {
+            // Nothing new to tell the room: a repeated or late `read` is not broadcast.
+            return Ok(());
+        }
         live::publish(
             &self.app,
             Live::Read {
@@ -353,8 +407,7 @@ impl Session {
                 account_id: self.peer.account,
                 seq,
             },
-        )
-        .await;
+        );
         Ok(())
     }
 }

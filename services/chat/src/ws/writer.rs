@@ -46,9 +46,20 @@ pub async fn run(
             },
         };
         for message in out {
-            let sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await;
+            // A close asked for while a send waits on a full socket is not left waiting: the frame
+            // is abandoned (what of it was written stays in tungstenite's buffer and goes out
+            // before the close frame).
+            let sent = tokio::select! {
+                biased;
+                code = kill.killed() => {
+                    close(&mut sink, &mut rx, &mut rooms, hold_limit, code).await;
+                    return;
+                }
+                sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)) => sent,
+            };
             if !matches!(sent, Ok(Ok(()))) {
                 kill.kill(close::SLOW);
+                close(&mut sink, &mut rx, &mut rooms, hold_limit, close::SLOW).await;
                 return;
             }
         }

@@ -227,10 +227,9 @@ async fn an_account_that_floods_a_room_over_rest_gets_429_with_retry_after() {
             other => panic!("{other}"),
         }
     }
-    assert!(
-        (30..=32).contains(&accepted),
-        "the burst and what refilled meanwhile: {accepted}"
-    );
+    // The burst of 30 less the room's creation (every write draws on the same bucket), and what
+    // refilled meanwhile.
+    assert!((29..=31).contains(&accepted), "{accepted}");
     assert_eq!(accepted + limited, 40);
     // Another account is not affected.
     let (s, _) = chat

@@ -146,6 +146,16 @@ async fn outsiders_cannot_subscribe_and_a_removed_member_is_cut_at_once() {
     );
     put(
         &mut bobs,
+        json!({"type": "typing", "conversation_id": room}),
+    )
+    .await;
+    assert_eq!(
+        next_of(&mut bobs, "error").await["code"],
+        "not_subscribed",
+        "a removed member types into the room no more"
+    );
+    put(
+        &mut bobs,
         json!({"type": "subscribe", "conversation_id": room}),
     )
     .await;
@@ -245,6 +255,8 @@ async fn a_reader_too_slow_is_closed_and_server_memory_stays_bounded() {
     let chat = spawn_many(1, |c| {
         c.outbound_queue = 16;
         c.send_limit = crate::UNLIMITED;
+        // Bob reads nothing (no pongs either) while the test sends: that is not idleness here.
+        c.idle = std::time::Duration::from_mins(10);
     })
     .await;
     let (ada, bob) = (chat.user().await, chat.user().await);
