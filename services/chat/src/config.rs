@@ -31,8 +31,9 @@ pub struct ChatConfig {
     /// a frame beyond it gets `error {code: rate_limited}`.
     pub frames_per_sec: u32,
     pub frame_burst: u32,
-    /// `CHAT_SENDS_PER_SEC`, `CHAT_SEND_BURST` — messages one account may send per instance, over
-    /// REST and every socket together (10/s, burst 30); beyond, 429 or `error {code: rate_limited}`.
+    /// `CHAT_SENDS_PER_SEC`, `CHAT_SEND_BURST` — writes one account may make per instance (sends,
+    /// edits, deletions, rooms, memberships), over REST and every socket together (10/s, burst 30);
+    /// beyond, 429 or `error {code: rate_limited}`.
     pub send_limit: gewebe_platform::limit::WriteLimit,
     /// `CHAT_ABUSE_LIMIT` — rate-limited frames within `CHAT_ABUSE_WINDOW_SECS` that close the
     /// connection with 1008 (20 within 10 s).

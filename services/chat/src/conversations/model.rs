@@ -21,7 +21,7 @@ pub struct Conversation {
     /// The node of a node room.
     pub node_id: Option<Uuid>,
     pub title: Option<String>,
-    /// Who created a direct or group room (`null` for node rooms and forgotten creators).
+    /// Who created a direct or group room (`null` for node rooms).
     pub creator: Option<Uuid>,
     /// The seq of the room's newest message; `GET .../messages?after=` from a lower one.
     pub last_seq: i64,

@@ -84,6 +84,7 @@ pub async fn list(
         (status = 401, description = "`unauthorized`, `invalid_token`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such node", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: this account writes too much (`CHAT_SENDS_PER_SEC`, shared by every write); `Retry-After` says when to retry", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
         (status = 503, description = "`geo_unavailable`: the node cannot be checked right now", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
@@ -295,6 +296,7 @@ pub async fn members(
         (status = 403, description = "`forbidden`: only a group's creator adds; nobody joins a direct room", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`archived`, `group_full` (101 members)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: this account writes too much (`CHAT_SENDS_PER_SEC`, shared by every write); `Retry-After` says when to retry", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn add_member(
     State(app): State<AppState>,
@@ -350,6 +352,7 @@ pub async fn add_member(
         (status = 401, description = "`unauthorized`, `invalid_token`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: this account writes too much (`CHAT_SENDS_PER_SEC`, shared by every write); `Retry-After` says when to retry", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn remove_member(
     State(app): State<AppState>,

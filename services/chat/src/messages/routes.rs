@@ -94,9 +94,9 @@ pub async fn history(
         (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: join the node room first", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "`archived`: the room's node was deleted", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "`archived`: the room's node was deleted; `client_msg_id_reused`: you sent this `client_msg_id` in another conversation", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: body 1–4,000 characters, no control characters but newline", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`: this account sends too many messages (`CHAT_SENDS_PER_SEC`); `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
+        (status = 429, description = "`rate_limited`: this account writes too much (`CHAT_SENDS_PER_SEC`, shared by every write); `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn create(
     State(app): State<AppState>,
@@ -125,6 +125,7 @@ pub async fn create(
         (status = 409, description = "`deleted`, `archived`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 412, description = "`version_mismatch`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: this account writes too much (`CHAT_SENDS_PER_SEC`, shared by every write); `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn edit(
     State(app): State<AppState>,
@@ -145,6 +146,7 @@ pub async fn edit(
         (status = 401, description = "`unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: this account writes too much (`CHAT_SENDS_PER_SEC`, shared by every write); `Retry-After` says when to retry", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
     ))]
 pub async fn delete(
     State(app): State<AppState>,
