@@ -269,9 +269,11 @@ async fn a_reader_too_slow_is_closed_and_server_memory_stays_bounded() {
     .unwrap();
     // Bob stops reading; big messages fill his socket, then his queue of 16 frames.
     let body = "x".repeat(3_900);
-    // Until the server has closed it as too slow (its metric says so), at most 600.
+    // Until the server has closed it as too slow (its metric says so): at most 2,000 (8 MB, more
+    // than the kernel's socket buffers take, however it sizes them).
     let mut sent = 0;
-    while sent < 600 {
+    let mut closed = false;
+    while sent < 2_000 && !closed {
         let sends = (0..20).map(|_| chat.send(&ada, &room, &body));
         futures::future::join_all(sends).await;
         sent += 20;
@@ -284,11 +286,15 @@ async fn a_reader_too_slow_is_closed_and_server_memory_stays_bounded() {
             .text()
             .await
             .unwrap();
-        if metrics.contains("chat_slow_disconnects_total 1") {
-            break;
-        }
+        closed = metrics.contains("chat_slow_disconnects_total 1");
     }
-    // When Bob reads again: what was in flight, then the close with 4003, long before all 600.
+    assert!(
+        closed,
+        "the server never closed a reader that took nothing for {sent} messages"
+    );
+    // When Bob reads again: what was in flight, then the end. The close frame (4003) reaches him
+    // if the server could still write it; a client that stopped reading altogether may find the
+    // connection dropped instead (PROTOCOL.md).
     let mut received = 0;
     let code = loop {
         match tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut slow))
@@ -297,10 +303,13 @@ async fn a_reader_too_slow_is_closed_and_server_memory_stays_bounded() {
             Ok(Some(Ok(WsMessage::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
             Ok(Some(Ok(WsMessage::Text(_)))) => received += 1,
             Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(_)) | None) | Err(_) => break None,
+            Ok(Some(Err(_)) | None) => break None,
+            Err(elapsed) => {
+                panic!("the connection stayed open after {received} frames ({elapsed})")
+            }
         }
     };
-    assert_eq!(code, Some(4003), "after {received} frames");
+    assert!(matches!(code, Some(4003) | None), "{code:?}");
     assert!(
         received < sent,
         "{received} frames: the queue did not bound what the server held"
