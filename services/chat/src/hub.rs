@@ -43,6 +43,14 @@ impl Hub {
         self.send(app, room, Cmd::Join(peer, seen), true);
     }
 
+    /// Whether this instance has subscribers in `room` (a room task runs for it).
+    pub fn has(&self, room: Uuid) -> bool {
+        self.rooms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&room)
+    }
+
     pub fn leave(&self, app: &AppState, room: Uuid, peer: u64) {
         self.send(app, room, Cmd::Leave(peer), false);
     }

@@ -278,7 +278,8 @@ async fn hint(app: &AppState, envelope: &Envelope) {
                 account_id: e.account_id,
             }),
         // Edits and deletions travel with their message; read it as it is now.
-        MessageEdited::TYPE | MessageDeleted::TYPE => {
+        // Read only for a room this instance has subscribers in: every instance sees every event.
+        MessageEdited::TYPE | MessageDeleted::TYPE if app.hub.has(envelope.aggregate.id) => {
             let id = envelope.data.get("message_id").and_then(|v| v.as_str());
             match id.and_then(|id| id.parse().ok()) {
                 Some(id) => current(app, id).await.map(|message| {
