@@ -21,7 +21,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   test            fmt check, clippy -D warnings, the whole test suite, and a smoke test of the stack
   backends        start only what the tests need (PgBouncer on 16432 and any missing backend), so
                   `cargo nextest run -p <crate>` works on its own; prints the environment it set
-  bench <name>    run a benchmark against real services and write bench/results/<name>.md (relay, auth, geo, feed)
+  bench <name>    run a benchmark against real services and write bench/results/<name>.md (relay, auth, geo, feed, chat)
   seed geo [--nodes N]  fill the geo benchmark's database (default 1,000,000 nodes)
   install         install the system packages the stack needs (apt-get, as root)
 ";

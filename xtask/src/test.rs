@@ -239,6 +239,7 @@ pub fn bench(root: &Path, args: &[String]) -> Result {
         ("auth", "gewebe-auth"),
         ("geo", "gewebe-geo"),
         ("feed", "gewebe-feed"),
+        ("chat", "gewebe-chat"),
     ];
     let Some(name) = args.first() else {
         return Err(format!(

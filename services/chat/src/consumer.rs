@@ -1,7 +1,9 @@
 //! What gewebe-chat does with other services' events (consumer `chat-events`):
-//! - `account.forgotten`: the account leaves every room (its open connections are cut); its
-//!   messages in direct and group rooms become tombstones without body, and in node rooms the
-//!   author becomes the role-without-name placeholder;
+//! - `account.forgotten`: the account leaves every room (its open connections are closed, on every
+//!   instance, by `live::repair`); its messages in direct and group rooms become tombstones without
+//!   body, and in node rooms the author becomes the role-without-name placeholder (open connections
+//!   get `message_deleted` / `message_edited`); it is recorded as forgotten, so its still-valid
+//!   tokens cannot bring it into a room again, and its id leaves the rooms it made;
 //! - `node.deleted`: the node's room is archived (readable, no new messages).
 //!
 //! Idempotent: each event id is applied once (`processed_events`, in the same transaction as the
@@ -75,9 +77,26 @@ async fn forgotten(
             &event,
         )?);
     }
-    let changed = messages::forget_author(&mut tx, e.account_id).await?;
+    let mut changed = messages::forget_author(&mut tx, e.account_id).await?;
+    messages::forget_account(&mut tx, e.account_id).await?;
     app.outbox.record_many(&mut tx, &envelopes).await?;
     app.outbox.commit(tx).await?;
+    let count = changed.len();
+    // Open connections see the messages change as well (the newest first, up to a resume's worth
+    // per account: a client further behind reloads the room anyway).
+    let cap = usize::try_from(app.config.chat.resume_max_messages).unwrap_or(usize::MAX);
+    changed.sort_unstable_by_key(|m| std::cmp::Reverse(m.created_at));
+    for row in changed.into_iter().take(cap) {
+        let message: crate::messages::model::Message = row.into();
+        live::publish(
+            app,
+            if message.deleted {
+                Live::MessageDeleted { message }
+            } else {
+                Live::MessageEdited { message }
+            },
+        );
+    }
     for room in left {
         live::publish(
             app,
@@ -87,7 +106,7 @@ async fn forgotten(
             },
         );
     }
-    tracing::info!(messages = changed, "forgotten account removed from chat");
+    tracing::info!(messages = count, "forgotten account removed from chat");
     Ok(())
 }
 

@@ -21,6 +21,9 @@ pub enum Error {
     Conflict { code: &'static str, detail: String },
     #[error("version mismatch")]
     VersionMismatch,
+    /// 401 `account_forgotten`: the token is valid, but its account was forgotten since.
+    #[error("account forgotten")]
+    AccountForgotten,
     /// 429 at the WebSocket upgrade: this account holds `CHAT_MAX_CONNECTIONS_PER_ACCOUNT`.
     #[error("too many connections for this account")]
     TooManyConnections,
@@ -64,6 +67,7 @@ impl Error {
             Error::NotFound(_) => "not_found",
             Error::Forbidden(_) => "forbidden",
             Error::VersionMismatch => "version_mismatch",
+            Error::AccountForgotten => "account_forgotten",
             Error::TooManyConnections | Error::RateLimited { .. } => "rate_limited",
             Error::InstanceFull => "overloaded",
             Error::GeoUnavailable(_) => "geo_unavailable",
@@ -86,6 +90,12 @@ impl From<Error> for Problem {
                 "the message changed since you read it; reload and retry",
             ),
             Error::Ticket(e) => e.into(),
+            Error::AccountForgotten => Problem::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "account_forgotten",
+                "Account forgotten",
+            )
+            .with_detail("this account was deleted; its tokens no longer open conversations"),
             Error::RateLimited { retry_after_secs } => Problem::too_many_requests(retry_after_secs)
                 .with_detail("this account sends too many messages; slow down"),
             Error::TooManyConnections => Problem::too_many_requests(5)

@@ -59,6 +59,8 @@ pub struct App {
     /// Asks geo whether a node exists before its room is made.
     pub geo_http: reqwest::Client,
     pub metrics: metrics::ChatMetrics,
+    /// Forgotten accounts, as the event stream announces them: their connections close (4004).
+    pub forgotten: tokio::sync::broadcast::Sender<uuid::Uuid>,
     /// Connections watch it: on shutdown they close with 1001.
     pub shutdown: Shutdown,
     /// This process among the chat instances (presence announcements name it).
@@ -95,6 +97,7 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         sends: gewebe_platform::limit::WriteLimiter::new(config.chat.send_limit),
         geo_http: gewebe_platform::http_client(Duration::from_secs(2))?,
         metrics: metrics::ChatMetrics::register(&start.registry),
+        forgotten: tokio::sync::broadcast::channel(64).0,
         shutdown: start.shutdown.clone(),
         instance: uuid::Uuid::now_v7(),
         db,
@@ -103,8 +106,13 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
     });
     let shutdown = &start.shutdown;
     shutdown.spawn(live::subscribe(state.clone(), shutdown.clone()));
-    shutdown.spawn(live::repair(state.clone(), "message", shutdown.clone()));
-    shutdown.spawn(live::repair(state.clone(), "member", shutdown.clone()));
+    shutdown.spawn(live::repair(state.clone(), "message.>", shutdown.clone()));
+    shutdown.spawn(live::repair(state.clone(), "member.>", shutdown.clone()));
+    shutdown.spawn(live::repair(
+        state.clone(),
+        "account.forgotten",
+        shutdown.clone(),
+    ));
     let consumer = ConsumerHealth::default();
     if state.config.chat.consume_events {
         shutdown.spawn(consumer::run(

@@ -15,7 +15,7 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use futures::StreamExt;
 use gewebe_events::{
     Envelope, Event,
-    types::{MemberLeft, MessageCreated, MessageDeleted, MessageEdited},
+    types::{AccountForgotten, MemberLeft, MessageCreated, MessageDeleted, MessageEdited},
 };
 use gewebe_platform::Shutdown;
 use serde::{Deserialize, Serialize};
@@ -199,17 +199,19 @@ pub async fn subscribe(app: AppState, shutdown: Shutdown) {
 }
 
 /// The safety net: `message.*` and `member.left` events from JetStream, from now on, as hints to
-/// the hub. Two ordered consumers (NATS 2.9 filters one subject per consumer).
-pub async fn repair(app: AppState, domain: &'static str, shutdown: Shutdown) {
+/// the hub; and `account.forgotten`, which closes the account's connections on every instance. One
+/// ordered consumer per `filter` (`message.>`, `member.>`, `account.forgotten`: NATS 2.9 filters
+/// one subject per consumer).
+pub async fn repair(app: AppState, filter: &'static str, shutdown: Shutdown) {
     let prefix = app.nats.subject_prefix.clone();
     let stream = gewebe_events::subjects::stream(&prefix);
     // Where to go on after an interruption: the events the relay published meanwhile are the ones
     // this path exists for.
     let mut last = None;
     loop {
-        let filter = format!("{prefix}.{domain}.>");
-        if let Err(e) = follow(&app, &stream, &filter, &mut last, &shutdown).await {
-            tracing::debug!(error = %e, domain, "event stream not followed; retrying");
+        let subject = format!("{prefix}.{filter}");
+        if let Err(e) = follow(&app, &stream, &subject, &mut last, &shutdown).await {
+            tracing::debug!(error = %e, filter, "event stream not followed; retrying");
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -270,6 +272,13 @@ async fn hint(app: &AppState, envelope: &Envelope) {
                 conversation_id: e.conversation_id,
                 seq: e.seq,
             }),
+        AccountForgotten::TYPE => {
+            if let Ok(e) = envelope.decode::<AccountForgotten>() {
+                // Nobody listening (no connection open here) is not an error.
+                let _ = app.forgotten.send(e.account_id);
+            }
+            None
+        }
         MemberLeft::TYPE => envelope
             .decode::<MemberLeft>()
             .ok()

@@ -1,6 +1,9 @@
--- The next seq of the (locked) room and the message under it; the room's version and activity move
--- with it. Nothing when the author sent this client id before (the caller rolls back, so the seq
--- is not spent).
+-- The next seq of the (locked) room, the message under it and its `message.created` event, in one
+-- statement; the room's version and activity move with it. The event ($6–$9) was rendered for the
+-- seq and version the locked room gives next; the caller checks that these are the ones written.
+-- It is recorded through the events crate's own statement (`outbox_record`, outbox migration 4).
+-- Nothing when the author sent this client id before (the caller rolls back, so the seq is not
+-- spent).
 WITH room AS (
     UPDATE chat.conversations
        SET last_seq = last_seq + 1,
@@ -13,5 +16,9 @@ WITH room AS (
     SELECT $2, $1, room.last_seq, $3, $4, $5 FROM room
     ON CONFLICT (author_id, client_msg_id) DO NOTHING
     RETURNING id, conversation_id, seq, author_id, body, version, created_at, edited_at, deleted_at
+), recorded AS (
+    SELECT chat.outbox_record($6, $7, $8, $1, room.version, $9) AS outbox_seq
+      FROM inserted CROSS JOIN room
 )
-SELECT inserted.*, room.version AS room_version FROM inserted CROSS JOIN room
+-- Joined with `recorded` so that the event is written: a CTE nothing reads is never run.
+SELECT inserted.*, room.version AS room_version FROM inserted CROSS JOIN room CROSS JOIN recorded

@@ -81,8 +81,8 @@ pub async fn list(
     responses(
         (status = 201, body = Conversation, description = "created; `Location` is its URL"),
         (status = 200, body = Conversation, description = "the node's or the pair's existing room"),
-        (status = 401, description = "`unauthorized`, `invalid_token`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`: no such node", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`, `invalid_token`, `account_forgotten` (the token's account was deleted)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such node, or the direct room's other account was deleted", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: this account writes too much (`CHAT_SENDS_PER_SEC`, shared by every write); `Retry-After` says when to retry", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u32, description = "seconds to wait before retrying"))),
         (status = 503, description = "`geo_unavailable`: the node cannot be checked right now", body = Problem, content_type = "application/problem+json"),
@@ -171,6 +171,9 @@ pub async fn create(
         creator: user.id,
     };
     let mut tx = app.db.begin().await?;
+    if crate::messages::store::is_forgotten(&mut tx, user.id).await? {
+        return Err(Error::AccountForgotten);
+    }
     let Some(row) = store::insert(&mut tx, &new).await? else {
         let existing = match (req.node_id, pair) {
             (Some(node), _) => store::by_node(&mut tx, node).await?,
@@ -186,6 +189,11 @@ pub async fn create(
         members.extend(others);
     }
     let added = store::add_members(&mut tx, row.id, &members).await?;
+    if req.kind == "direct" && added.len() < 2 {
+        // The other account was forgotten (members never take a forgotten account).
+        tx.rollback().await?;
+        return Err(Error::NotFound("no such account"));
+    }
     let mut envelopes = vec![events::envelope(
         row.id,
         &row.kind,
@@ -291,8 +299,8 @@ pub async fn members(
 #[utoipa::path(post, path = "/chat/conversations/{id}/members", tag = "conversations", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = AddMember,
     responses(
-        (status = 200, body = Members, description = "the members now"),
-        (status = 401, description = "`unauthorized`, `invalid_token`", body = Problem, content_type = "application/problem+json"),
+        (status = 200, body = Members, description = "the members now (a deleted account is never added)"),
+        (status = 401, description = "`unauthorized`, `invalid_token`, `account_forgotten` (the token's account was deleted)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: only a group's creator adds; nobody joins a direct room", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`archived`, `group_full` (101 members)", body = Problem, content_type = "application/problem+json"),
@@ -307,6 +315,9 @@ pub async fn add_member(
     let who = req.account_id.unwrap_or(user.id);
     messages::limit_writes(&app, user.id)?;
     let mut tx = app.db.begin().await?;
+    if messages::store::is_forgotten(&mut tx, user.id).await? {
+        return Err(Error::AccountForgotten);
+    }
     let room = store::lock(&mut tx, id)
         .await?
         .ok_or(Error::NotFound("no such conversation"))?;

@@ -34,7 +34,9 @@ pub struct Sent {
 
 /// Sends a message: the room is locked, so its seq is the next one and commits in order; the
 /// message and its `message.created` event commit together; then the live path carries it.
-/// Idempotent on (author, `client_msg_id`).
+/// Idempotent on (author, `client_msg_id`). Two statements besides `BEGIN` and `COMMIT` (each is
+/// two round trips through PgBouncer): the room's checks, then the message with its event, which
+/// is rendered for the seq and version the locked room gives next.
 pub async fn send(
     app: &AppState,
     author: Uuid,
@@ -45,14 +47,22 @@ pub async fn send(
     let body = validate::body(body)?;
     limit_writes(app, author)?;
     let mut tx = app.db.begin().await?;
-    let conversation = rooms::lock(&mut tx, room)
+    let check = store::prepare_send(&mut tx, room, author, client_msg_id)
         .await?
         .ok_or(Error::NotFound("no such conversation"))?;
-    member_of(&mut tx, &conversation, author).await?;
+    if !check.is_member {
+        return Err(if check.kind == "node" {
+            Error::Forbidden("join the conversation first")
+        } else {
+            Error::NotFound("no such conversation")
+        });
+    }
     // A retry, checked once the caller is known to be in the room: an earlier message answers only
     // in the room it was sent to.
-    if let Some(earlier) = store::by_client_id(&mut tx, author, client_msg_id).await? {
+    if let Some(earlier) = check.earlier {
+        let earlier = store::get(&mut tx, earlier).await?;
         tx.commit().await?;
+        let earlier = earlier.ok_or(Error::NotFound("no such message"))?;
         if earlier.conversation_id != room {
             return Err(Error::Conflict {
                 code: "client_msg_id_reused",
@@ -64,13 +74,28 @@ pub async fn send(
             fresh: false,
         });
     }
-    if conversation.archived_at.is_some() {
+    if check.archived_at.is_some() {
         return Err(archived());
     }
     let id = Uuid::now_v7();
-    let Some((row, version)) =
-        store::insert(&mut tx, room, id, author, client_msg_id, &body).await?
-    else {
+    let (seq, version) = (check.last_seq + 1, check.version + 1);
+    let event = MessageCreated {
+        conversation_id: room,
+        message_id: id,
+        seq,
+    };
+    let envelope = events::envelope(room, &check.kind, version, &event)?;
+    let payload = envelope.to_vec()?;
+    let new = store::NewMessage {
+        room,
+        id,
+        author,
+        client_msg_id,
+        body: &body,
+        event: &envelope,
+        payload: &payload,
+    };
+    let Some((row, written_version)) = store::insert(&mut tx, &new).await? else {
         // The same send committed meanwhile (a retry that raced it): answer with that one. The
         // rollback gives the seq back.
         tx.rollback().await?;
@@ -86,13 +111,15 @@ pub async fn send(
             fresh: false,
         });
     };
-    let event = MessageCreated {
-        conversation_id: room,
-        message_id: id,
-        seq: row.seq,
-    };
-    let envelope = events::envelope(room, &conversation.kind, version, &event)?;
-    app.outbox.record(&mut tx, &envelope).await?;
+    if row.seq != seq || written_version != version {
+        // Cannot happen while the room is locked; if it did, the event would name the wrong seq.
+        tx.rollback().await?;
+        tracing::error!(%room, seq, written = row.seq, "a send's seq moved under the room's lock");
+        return Err(Error::Conflict {
+            code: "send_conflict",
+            detail: "the message could not be sent; retry".into(),
+        });
+    }
     app.outbox.commit(tx).await?;
     app.metrics.sent.inc();
     let message: Message = row.into();
@@ -221,22 +248,6 @@ pub async fn readable(
     match viewer {
         Some(v) if rooms::is_member(conn, room, v).await? => Ok(conversation),
         _ => Err(Error::NotFound("no such conversation")),
-    }
-}
-
-/// Sending needs membership: a node room's non-member is told to join; a private room does not
-/// exist for a non-member.
-async fn member_of(
-    conn: &mut sqlx::PgConnection,
-    conversation: &ConversationRow,
-    account: Uuid,
-) -> Result<(), Error> {
-    if rooms::is_member(conn, conversation.id, account).await? {
-        Ok(())
-    } else if conversation.is_public() {
-        Err(Error::Forbidden("join the conversation first"))
-    } else {
-        Err(Error::NotFound("no such conversation"))
     }
 }
 

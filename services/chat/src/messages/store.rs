@@ -31,15 +31,50 @@ pub async fn by_client_id(
         .await
 }
 
-/// A message under the room's next seq, with the room's new event version; `None` when the author
-/// sent this client id before: the caller must roll back (the seq was taken).
-pub async fn insert(
+/// What a send decides on, with the room locked; `None` when there is no such room.
+#[derive(Debug, sqlx::FromRow)]
+pub struct SendCheck {
+    pub id: Uuid,
+    pub kind: String,
+    pub last_seq: i64,
+    pub version: i64,
+    pub archived_at: Option<OffsetDateTime>,
+    pub is_member: bool,
+    /// The author's earlier message with this client id (a retry).
+    pub earlier: Option<Uuid>,
+}
+
+pub async fn prepare_send(
     conn: &mut PgConnection,
     room: Uuid,
-    id: Uuid,
     author: Uuid,
     client_msg_id: Uuid,
-    body: &str,
+) -> sqlx::Result<Option<SendCheck>> {
+    sqlx::query_as(sql!("messages/prepare_send"))
+        .bind(room)
+        .bind(author)
+        .bind(client_msg_id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// A new message and the event that announces it.
+pub struct NewMessage<'a> {
+    pub room: Uuid,
+    pub id: Uuid,
+    pub author: Uuid,
+    pub client_msg_id: Uuid,
+    pub body: &'a str,
+    pub event: &'a gewebe_events::Envelope,
+    /// The event, encoded.
+    pub payload: &'a [u8],
+}
+
+/// A message under the room's next seq and its event, with the room's new event version; `None`
+/// when the author sent this client id before: the caller must roll back (the seq was taken).
+pub async fn insert(
+    conn: &mut PgConnection,
+    m: &NewMessage<'_>,
 ) -> sqlx::Result<Option<(MessageRow, i64)>> {
     #[derive(sqlx::FromRow)]
     struct Inserted {
@@ -48,11 +83,15 @@ pub async fn insert(
         room_version: i64,
     }
     let inserted: Option<Inserted> = sqlx::query_as(sql!("messages/insert"))
-        .bind(room)
-        .bind(id)
-        .bind(author)
-        .bind(client_msg_id)
-        .bind(body)
+        .bind(m.room)
+        .bind(m.id)
+        .bind(m.author)
+        .bind(m.client_msg_id)
+        .bind(m.body)
+        .bind(m.event.id)
+        .bind(&m.event.event_type)
+        .bind(&m.event.aggregate.kind)
+        .bind(m.payload)
         .fetch_optional(conn)
         .await?;
     Ok(inserted.map(|i| (i.row, i.room_version)))
@@ -117,13 +156,33 @@ pub async fn tombstone(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Messag
         .await
 }
 
-/// A forgotten account's messages: tombstones in direct and group rooms, authorless in node rooms.
-pub async fn forget_author(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<u64> {
-    Ok(sqlx::query(sql!("accounts/forget_messages"))
+/// A forgotten account's messages: tombstones in direct and group rooms, authorless in node rooms;
+/// returns them as they are now.
+pub async fn forget_author(
+    conn: &mut PgConnection,
+    account: Uuid,
+) -> sqlx::Result<Vec<MessageRow>> {
+    sqlx::query_as(sql!("accounts/forget_messages"))
+        .bind(account)
+        .fetch_all(conn)
+        .await
+}
+
+/// Records the account as forgotten and takes its id out of the rooms it made.
+pub async fn forget_account(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<()> {
+    sqlx::query(sql!("accounts/forget"))
         .bind(account)
         .execute(conn)
-        .await?
-        .rows_affected())
+        .await?;
+    Ok(())
+}
+
+/// Whether the account was forgotten (its token may still be valid).
+pub async fn is_forgotten(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar(sql!("accounts/is_forgotten"))
+        .bind(account)
+        .fetch_one(conn)
+        .await
 }
 
 /// Takes the forgotten account out of every room; returns the rooms it left.

@@ -22,6 +22,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::{AppState, error::Error};
 
+/// What one read from a client's socket takes at most.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WsQuery {
@@ -69,6 +72,13 @@ pub async fn upgrade(
     let max = app.config.chat.max_frame_bytes;
     Ok(ws
         .protocols([protocol::SUBPROTOCOL])
+        // tungstenite zero-fills its whole read buffer (128 KiB by default) before the first read,
+        // so every idle connection would hold it; clients send small frames, and a larger one
+        // (up to the limit) grows the buffer as it arrives.
+        .read_buffer_size(READ_BUFFER_BYTES)
+        // Every frame is flushed as it is sent (the writer's queue is the batching), so a write
+        // buffer never fills: 0 writes each frame at once instead of copying it first.
+        .write_buffer_size(0)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| session::run(app, socket, holder, (instance, account))))

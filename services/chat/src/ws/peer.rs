@@ -28,6 +28,8 @@ pub mod close {
     pub const IDLE: u16 = 4002;
     /// The client read too slowly and its queue filled up; resume with `after`.
     pub const SLOW: u16 = 4003;
+    /// The account was deleted (forgotten); its tokens open nothing any more.
+    pub const FORGOTTEN: u16 = 4004;
 }
 
 /// What the connection's writer sends, in order.

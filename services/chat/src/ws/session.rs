@@ -85,6 +85,7 @@ pub async fn run<P: Send + 'static>(app: AppState, socket: WebSocket, holder: Ho
         typing: HashMap::new(),
     };
     let mut idle_until = Instant::now() + c.idle;
+    let mut forgotten = app.forgotten.subscribe();
     loop {
         let (reauth_at, expired_at) = session.deadlines();
         tokio::select! {
@@ -96,6 +97,11 @@ pub async fn run<P: Send + 'static>(app: AppState, socket: WebSocket, holder: Ho
                 session.frame(protocol::reauth(session.expires_at));
             }
             () = tokio::time::sleep_until(expired_at) => kill.kill(close::EXPIRED),
+            // A lagged receiver (more than 64 forgets at once) misses none that matter here: the
+            // forget took the account out of every room, so it reads and sends nothing anyway.
+            Ok(account) = forgotten.recv() => if account == session.peer.account {
+                kill.kill(close::FORGOTTEN);
+            },
             frame = stream.next() => match frame {
                 None => break,
                 Some(Err(e)) => {

@@ -172,6 +172,7 @@ fn reason(code: u16) -> &'static str {
         close::EXPIRED => "access token expired; reconnect with a fresh one",
         close::IDLE => "idle",
         close::SLOW => "client too slow; resume with after",
+        close::FORGOTTEN => "account deleted",
         _ => "",
     }
 }

@@ -10,7 +10,7 @@ use gewebe_events::{
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::{Chat, next_of, put, spawn_many};
+use crate::{Chat, close_code, next_of, put, spawn_many};
 
 async fn publish(chat: &Chat, envelope: &Envelope) {
     let client = async_nats::connect(gewebe_testkit::TestEnv::from_env().nats_url)
@@ -64,11 +64,8 @@ async fn a_forget_cuts_the_account_out_of_every_room_and_leaves_no_body_of_their
     )
     .unwrap();
     publish(&chat, &forget).await;
-    assert_eq!(
-        next_of(&mut bobs, "error").await["code"],
-        "removed",
-        "cut at once"
-    );
+    // Cut at once: the connection closes (a `removed` frame may come first).
+    assert_eq!(close_code(&mut bobs).await, Some(4004));
     let path = format!("/chat/conversations/{room}/messages");
     eventually("the tombstone", async || {
         let (_, page) = chat.call(Method::GET, &path, Some(&ada), None).await;
@@ -114,6 +111,114 @@ async fn a_forget_cuts_the_account_out_of_every_room_and_leaves_no_body_of_their
         bodies, 0,
         "the body is gone from the table, not only from the answers"
     );
+}
+
+#[tokio::test]
+async fn a_forgotten_account_is_closed_on_every_instance_and_its_valid_token_opens_no_room() {
+    let chat = spawn_many(2, |c| c.consume_events = true).await;
+    let (ada, bob, carl) = (chat.user().await, chat.user().await, chat.user().await);
+    let (s, group) = chat
+        .call(
+            Method::POST,
+            "/chat/conversations",
+            Some(&bob),
+            Some(json!({"kind": "group", "participants": [ada.id], "title": "Bobs Runde"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{group}");
+    let group = group["id"].as_str().unwrap().to_owned();
+    chat.send(&bob, &group, "Bobs Nachricht").await;
+    let mut adas = chat.socket(0, &ada).await;
+    put(
+        &mut adas,
+        json!({"type": "subscribe", "conversation_id": group}),
+    )
+    .await;
+    next_of(&mut adas, "subscribed").await;
+    // Bob holds a connection on each instance, one of them in no room at all.
+    let mut bobs = chat.socket(1, &bob).await;
+    put(
+        &mut bobs,
+        json!({"type": "subscribe", "conversation_id": group}),
+    )
+    .await;
+    next_of(&mut bobs, "subscribed").await;
+    let mut bobs_idle = chat.socket(0, &bob).await;
+
+    let forget = Envelope::new(
+        "gewebe-auth",
+        bob.id,
+        9,
+        &AccountForgotten { account_id: bob.id },
+    )
+    .unwrap();
+    publish(&chat, &forget).await;
+    assert_eq!(
+        close_code(&mut bobs).await,
+        Some(4004),
+        "closed on instance 1"
+    );
+    assert_eq!(
+        close_code(&mut bobs_idle).await,
+        Some(4004),
+        "closed on instance 0"
+    );
+    let gone = next_of(&mut adas, "message_deleted").await;
+    assert_eq!(gone["message"]["body"], Value::Null, "{gone}");
+    assert_eq!(gone["message"]["author"], Value::Null);
+
+    // Bob's access token is still valid for minutes: it opens nothing.
+    eventually("the forget applied", async || {
+        let (s, _) = chat
+            .call(
+                Method::POST,
+                "/chat/conversations",
+                Some(&bob),
+                Some(json!({"kind": "direct", "participants": [carl.id]})),
+            )
+            .await;
+        s == 401
+    })
+    .await;
+    let (s, body) = chat
+        .call(
+            Method::POST,
+            "/chat/conversations",
+            Some(&bob),
+            Some(json!({"kind": "group", "participants": [carl.id], "title": "Neu"})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), body["code"].as_str()),
+        (401, Some("account_forgotten"))
+    );
+    let (s, _) = chat
+        .call(
+            Method::POST,
+            "/chat/conversations",
+            Some(&ada),
+            Some(json!({"kind": "direct", "participants": [bob.id]})),
+        )
+        .await;
+    assert_eq!(s, 404, "nobody opens a direct room with a deleted account");
+    let (_, room) = chat
+        .call(
+            Method::GET,
+            &format!("/chat/conversations/{group}"),
+            Some(&ada),
+            None,
+        )
+        .await;
+    assert_eq!(room["creator"], Value::Null, "{room}");
+    let (s, _) = chat
+        .call(
+            Method::POST,
+            &format!("/chat/conversations/{group}/members"),
+            Some(&bob),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, 401, "no way back in");
 }
 
 #[tokio::test]
