@@ -45,16 +45,34 @@ pub fn rss_kib(pid: u32) -> u64 {
 /// This benchmark's binary in `mode` as a child process, with the first line it printed.
 fn spawn_mode(mode: &str, envs: &[(&str, &str)]) -> (Child, String) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+    // `BENCH_WRAP_CHAT=heaptrack` runs the chat instances under a heap profiler (for looking into
+    // their memory; the figures of such a run are not the benchmark's).
+    let wrap = std::env::var("BENCH_WRAP_CHAT")
+        .ok()
+        .filter(|_| mode == "serve-chat");
+    let mut command = match &wrap {
+        Some(tool) => {
+            let mut c = std::process::Command::new(tool);
+            c.arg(std::env::current_exe().unwrap());
+            c
+        }
+        None => std::process::Command::new(std::env::current_exe().unwrap()),
+    };
+    let mut child = command
         .arg(mode)
         .envs(envs.iter().copied())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    // A wrapping tool may speak first.
+    while line.is_empty() || (wrap.is_some() && line.trim().parse::<u16>().is_err()) {
+        line.clear();
+        out.read_line(&mut line).unwrap();
+    }
+    // Whatever else the child prints goes nowhere; its pipe stays open while it runs.
+    std::mem::forget(out);
     (Child { child, port: 0 }, line.trim().to_owned())
 }
 

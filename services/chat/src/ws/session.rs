@@ -114,7 +114,10 @@ pub async fn run<P: Send + 'static>(app: AppState, socket: WebSocket, holder: Ho
                 Some(Ok(message)) => {
                     idle_until = Instant::now() + app.config.chat.idle;
                     match message {
-                        WsMessage::Text(text) => session.text(text.as_str()).await,
+                        // Boxed: a frame's handling (a send's transaction, a subscribe's history)
+                        // is the largest state this task has, and only while a frame is handled;
+                        // inline, every idle connection would hold room for it.
+                        WsMessage::Text(text) => Box::pin(session.text(text.as_str())).await,
                         WsMessage::Binary(_) => kill.kill(close::UNSUPPORTED),
                         WsMessage::Close(_) => break,
                         WsMessage::Ping(_) | WsMessage::Pong(_) => {}

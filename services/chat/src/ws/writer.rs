@@ -21,6 +21,8 @@ struct Order {
     held: Option<Vec<(i64, Arc<str>)>>,
 }
 
+/// Runs until the connection ends. The close (rarely run, and with sends of its own) is boxed, so
+/// an idle connection's task does not hold room for it.
 pub async fn run(
     mut sink: SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Outbound>,
@@ -36,7 +38,7 @@ pub async fn run(
             // The close first: the session drops its end of the queue right after asking for it.
             biased;
             code = kill.killed() => {
-                close(&mut sink, &mut rx, &mut rooms, hold_limit, code).await;
+                Box::pin(close(&mut sink, &mut rx, &mut rooms, hold_limit, code)).await;
                 return;
             }
             _ = ping.tick() => vec![Message::Ping(Vec::new().into())],
@@ -52,14 +54,21 @@ pub async fn run(
             let sent = tokio::select! {
                 biased;
                 code = kill.killed() => {
-                    close(&mut sink, &mut rx, &mut rooms, hold_limit, code).await;
+                    Box::pin(close(&mut sink, &mut rx, &mut rooms, hold_limit, code)).await;
                     return;
                 }
                 sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)) => sent,
             };
             if !matches!(sent, Ok(Ok(()))) {
                 kill.kill(close::SLOW);
-                close(&mut sink, &mut rx, &mut rooms, hold_limit, close::SLOW).await;
+                Box::pin(close(
+                    &mut sink,
+                    &mut rx,
+                    &mut rooms,
+                    hold_limit,
+                    close::SLOW,
+                ))
+                .await;
                 return;
             }
         }
