@@ -24,6 +24,8 @@ struct Tally {
     first_refusal: Option<(u32, f64)>,
     /// The close code, and when (s after the phase began).
     closed: Option<(u16, f64)>,
+    /// When the last answer came (s after the phase began).
+    last_answer: f64,
 }
 
 async fn connect(port: u16, token: &str) -> Socket {
@@ -59,6 +61,7 @@ async fn phase(ws: &mut Socket, room: Uuid, per_sec: f64, count: u32) -> Tally {
             }
             frame = tokio::time::timeout(Duration::from_secs(10), ws.next()) => {
                 let t = started.elapsed().as_secs_f64();
+                tally.last_answer = t;
                 match frame {
                     Ok(Some(Ok(Message::Text(text)))) => {
                         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
