@@ -59,6 +59,9 @@ async fn forgotten(
         tx.commit().await?;
         return Ok(());
     }
+    // First: joins and rooms in flight for this account either commit before this goes on, or
+    // wait and then find the account forgotten.
+    messages::hold_for_forget(&mut tx, e.account_id).await?;
     let left = messages::forget_memberships(&mut tx, e.account_id).await?;
     let mut envelopes = Vec::with_capacity(left.len());
     for room in &left {
@@ -82,11 +85,21 @@ async fn forgotten(
     app.outbox.record_many(&mut tx, &envelopes).await?;
     app.outbox.commit(tx).await?;
     let count = changed.len();
-    // Open connections see the messages change as well (the newest first, up to a resume's worth
-    // per account: a client further behind reloads the room anyway).
-    let cap = usize::try_from(app.config.chat.resume_max_messages).unwrap_or(usize::MAX);
-    changed.sort_unstable_by_key(|m| std::cmp::Reverse(m.created_at));
-    for row in changed.into_iter().take(cap) {
+    // Open connections see the messages change as well: per room the newest, up to a quarter of a
+    // connection's queue (more would close every subscriber of a busy room as too slow; a client
+    // that missed some sees them when it reloads).
+    let per_room = app.config.chat.outbound_queue / 4;
+    changed.sort_unstable_by_key(|m| (m.conversation_id, std::cmp::Reverse(m.seq)));
+    let mut sent_in_room = (uuid::Uuid::nil(), 0usize);
+    for row in changed {
+        if sent_in_room.0 == row.conversation_id {
+            sent_in_room.1 += 1;
+        } else {
+            sent_in_room = (row.conversation_id, 1);
+        }
+        if sent_in_room.1 > per_room {
+            continue;
+        }
         let message: crate::messages::model::Message = row.into();
         live::publish(
             app,

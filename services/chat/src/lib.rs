@@ -97,7 +97,7 @@ pub async fn build(config: Config, shutdown: Shutdown) -> Result<Server, StartEr
         sends: gewebe_platform::limit::WriteLimiter::new(config.chat.send_limit),
         geo_http: gewebe_platform::http_client(Duration::from_secs(2))?,
         metrics: metrics::ChatMetrics::register(&start.registry),
-        forgotten: tokio::sync::broadcast::channel(64).0,
+        forgotten: tokio::sync::broadcast::channel(1024).0,
         shutdown: start.shutdown.clone(),
         instance: uuid::Uuid::now_v7(),
         db,

@@ -171,6 +171,9 @@ pub async fn create(
         creator: user.id,
     };
     let mut tx = app.db.begin().await?;
+    let mut everyone = vec![user.id];
+    everyone.extend(&others);
+    crate::messages::store::hold_accounts(&mut tx, &everyone).await?;
     if crate::messages::store::is_forgotten(&mut tx, user.id).await? {
         return Err(Error::AccountForgotten);
     }
@@ -315,6 +318,7 @@ pub async fn add_member(
     let who = req.account_id.unwrap_or(user.id);
     messages::limit_writes(&app, user.id)?;
     let mut tx = app.db.begin().await?;
+    messages::store::hold_accounts(&mut tx, &[user.id, who]).await?;
     if messages::store::is_forgotten(&mut tx, user.id).await? {
         return Err(Error::AccountForgotten);
     }

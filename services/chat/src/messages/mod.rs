@@ -96,20 +96,18 @@ pub async fn send(
         payload: &payload,
     };
     let Some((row, written_version)) = store::insert(&mut tx, &new).await? else {
-        // The same send committed meanwhile (a retry that raced it): answer with that one. The
-        // rollback gives the seq back.
+        // Either the same send committed meanwhile (a retry that raced it: answer with that one),
+        // or the author was removed while this send waited for the room. The rollback gives the
+        // seq back.
         tx.rollback().await?;
-        let mut tx = app.db.begin().await?;
-        let earlier = store::by_client_id(&mut tx, author, client_msg_id).await?;
-        tx.commit().await?;
-        let earlier = earlier.ok_or(Error::Conflict {
-            code: "send_conflict",
-            detail: "the message could not be sent; retry".into(),
-        })?;
-        return Ok(Sent {
-            message: earlier.into(),
-            fresh: false,
-        });
+        return Box::pin(after_refused_insert(
+            app,
+            author,
+            room,
+            client_msg_id,
+            &check.kind,
+        ))
+        .await;
     };
     if row.seq != seq || written_version != version {
         // Cannot happen while the room is locked; if it did, the event would name the wrong seq.
@@ -133,6 +131,32 @@ pub async fn send(
         message,
         fresh: true,
     })
+}
+
+/// Why an insert wrote nothing: an earlier send with this `client_msg_id` (answered as a retry, in
+/// its own room only), or the author is no longer in the room.
+async fn after_refused_insert(
+    app: &AppState,
+    author: Uuid,
+    room: Uuid,
+    client_msg_id: Uuid,
+    kind: &str,
+) -> Result<Sent, Error> {
+    let mut tx = app.db.begin().await?;
+    let earlier = store::by_client_id(&mut tx, author, client_msg_id).await?;
+    tx.commit().await?;
+    match earlier {
+        Some(earlier) if earlier.conversation_id == room => Ok(Sent {
+            message: earlier.into(),
+            fresh: false,
+        }),
+        Some(_) => Err(Error::Conflict {
+            code: "client_msg_id_reused",
+            detail: "this client_msg_id was used for a message in another conversation".into(),
+        }),
+        None if kind == "node" => Err(Error::Forbidden("join the conversation first")),
+        None => Err(Error::NotFound("no such conversation")),
+    }
 }
 
 /// One write from the account's bucket (`CHAT_SENDS_PER_SEC`): sends, edits, deletions, rooms and

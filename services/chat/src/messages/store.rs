@@ -177,6 +177,25 @@ pub async fn forget_account(conn: &mut PgConnection, account: Uuid) -> sqlx::Res
     Ok(())
 }
 
+/// Holds `accounts` against a forget until the transaction ends (`sql/accounts/lock_shared.sql`);
+/// statements after it see a forget that committed meanwhile.
+pub async fn hold_accounts(conn: &mut PgConnection, accounts: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query(sql!("accounts/lock_shared"))
+        .bind(accounts)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A forget's exclusive hold on its account, first in its transaction.
+pub async fn hold_for_forget(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<()> {
+    sqlx::query(sql!("accounts/lock_forget"))
+        .bind(account)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Whether the account was forgotten (its token may still be valid).
 pub async fn is_forgotten(conn: &mut PgConnection, account: Uuid) -> sqlx::Result<bool> {
     sqlx::query_scalar(sql!("accounts/is_forgotten"))

@@ -97,8 +97,9 @@ pub async fn run<P: Send + 'static>(app: AppState, socket: WebSocket, holder: Ho
                 session.frame(protocol::reauth(session.expires_at));
             }
             () = tokio::time::sleep_until(expired_at) => kill.kill(close::EXPIRED),
-            // A lagged receiver (more than 64 forgets at once) misses none that matter here: the
-            // forget took the account out of every room, so it reads and sends nothing anyway.
+            // A receiver that lagged (more than 1,024 forgets at once) may miss its own; the forget
+            // took the account out of every room and no room takes it again, so such a connection
+            // reads and writes nothing, and it ends with its token at the latest.
             Ok(account) = forgotten.recv() => if account == session.peer.account {
                 kill.kill(close::FORGOTTEN);
             },

@@ -9,6 +9,7 @@ use gewebe_events::{
 };
 use reqwest::Method;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::{Chat, close_code, next_of, put, spawn_many};
 
@@ -128,6 +129,8 @@ async fn a_forgotten_account_is_closed_on_every_instance_and_its_valid_token_ope
     assert_eq!(s, 201, "{group}");
     let group = group["id"].as_str().unwrap().to_owned();
     chat.send(&bob, &group, "Bobs Nachricht").await;
+    // A direct room Bob made: both his creator field and the pair name him.
+    let bobs_direct = chat.direct(&bob, &carl).await;
     let mut adas = chat.socket(0, &ada).await;
     put(
         &mut adas,
@@ -210,6 +213,41 @@ async fn a_forgotten_account_is_closed_on_every_instance_and_its_valid_token_ope
         )
         .await;
     assert_eq!(room["creator"], Value::Null, "{room}");
+    let (_, direct) = chat
+        .call(
+            Method::GET,
+            &format!("/chat/conversations/{bobs_direct}"),
+            Some(&carl),
+            None,
+        )
+        .await;
+    assert_eq!(direct["creator"], Value::Null, "{direct}");
+    use sqlx::Connection;
+    let mut pg = sqlx::PgConnection::connect(&chat.db.direct_url)
+        .await
+        .unwrap();
+    let named: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM chat.conversations WHERE creator_id = $1 OR direct_pair @> ARRAY[$1]",
+    )
+    .bind(bob.id)
+    .fetch_one(&mut pg)
+    .await
+    .unwrap();
+    assert_eq!(named, 0, "no room names the forgotten account");
+    // Nor does a socket open with the token.
+    let mut request = chat
+        .url("/chat/ws")
+        .replace("http://", "ws://")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Authorization",
+        format!("Bearer {}", bob.token).parse().unwrap(),
+    );
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+        other => panic!("the upgrade was not refused: {:?}", other.map(|_| ())),
+    }
     let (s, _) = chat
         .call(
             Method::POST,

@@ -242,3 +242,69 @@ async fn an_account_that_floods_a_room_over_rest_gets_429_with_retry_after() {
         .await;
     assert_eq!(s, 201);
 }
+
+/// A send that waits for the room's lock while someone removes its author must not land: the
+/// membership it read before the wait is stale.
+#[tokio::test]
+async fn a_send_that_waited_for_the_room_while_its_author_was_removed_is_refused() {
+    use sqlx::Connection;
+    let chat = spawn().await;
+    let (ada, bob) = (chat.user().await, chat.user().await);
+    let (s, group) = chat
+        .call(
+            Method::POST,
+            "/chat/conversations",
+            Some(&ada),
+            Some(json!({"kind": "group", "participants": [bob.id], "title": "Runde"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{group}");
+    let room: uuid::Uuid = group["id"].as_str().unwrap().parse().unwrap();
+    // What a removal does: the room locked, the membership gone, then the commit.
+    let mut pg = sqlx::PgConnection::connect(&chat.db.direct_url)
+        .await
+        .unwrap();
+    let mut removal = pg.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM chat.conversations WHERE id = $1 FOR UPDATE")
+        .bind(room)
+        .execute(&mut *removal)
+        .await
+        .unwrap();
+    let send = {
+        let (http, url, token) = (
+            chat.http.clone(),
+            chat.url(&format!("/chat/conversations/{room}/messages")),
+            bob.token.clone(),
+        );
+        tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({"client_msg_id": uuid::Uuid::now_v7(), "body": "zu spät"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    // The send is now waiting for the lock, having read its membership.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    sqlx::query("DELETE FROM chat.members WHERE conversation_id = $1 AND account_id = $2")
+        .bind(room)
+        .bind(bob.id)
+        .execute(&mut *removal)
+        .await
+        .unwrap();
+    removal.commit().await.unwrap();
+    assert_eq!(
+        send.await.unwrap(),
+        404,
+        "a removed member's send is refused"
+    );
+    let written: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM chat.messages WHERE conversation_id = $1")
+            .bind(room)
+            .fetch_one(&mut pg)
+            .await
+            .unwrap();
+    assert_eq!(written, 0);
+}
