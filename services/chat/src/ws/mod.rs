@@ -38,9 +38,9 @@ pub struct WsQuery {
     responses(
         (status = 101, description = "switching to WebSocket, subprotocol `gewebe.chat.v1`"),
         (status = 400, description = "not a WebSocket upgrade request", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "`invalid_ticket`, `unauthorized`, `invalid_token`, `account_forgotten` (the token's account was deleted)", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_ticket`, `unauthorized`, `invalid_token`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: this account holds `CHAT_MAX_CONNECTIONS_PER_ACCOUNT` connections", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
-        (status = 503, description = "`overloaded`: this instance is full; `ticket_store_unavailable`; `database_busy`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "`overloaded`: this instance is full; `ticket_store_unavailable`", body = gewebe_platform::http::problem::ProblemBody, content_type = "application/problem+json"),
     ))]
 pub async fn upgrade(
     State(app): State<AppState>,
@@ -62,13 +62,6 @@ pub async fn upgrade(
         },
         (None, None) => return Err(gewebe_platform::tickets::TicketError::Invalid.into()),
     };
-    // A forgotten account's token may still be valid; its connections were closed with 4004.
-    let mut tx = app.db.begin().await?;
-    let forgotten = crate::messages::store::is_forgotten(&mut tx, holder.account).await?;
-    tx.commit().await?;
-    if forgotten {
-        return Err(Error::AccountForgotten);
-    }
     let instance = Arc::clone(&app.connections)
         .try_acquire_owned()
         .map_err(|_| Error::InstanceFull)?;

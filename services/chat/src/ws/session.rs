@@ -86,6 +86,12 @@ pub async fn run<P: Send + 'static>(app: AppState, socket: WebSocket, holder: Ho
     };
     let mut idle_until = Instant::now() + c.idle;
     let mut forgotten = app.forgotten.subscribe();
+    // A forgotten account's token may still be valid: its connection ends at once, as its open
+    // ones did. Checked here rather than at the upgrade, so that a burst of upgrades does not wait
+    // for the database with every request's state held (it showed in the memory per connection).
+    if Box::pin(was_forgotten(&app, holder.account)).await {
+        kill.kill(close::FORGOTTEN);
+    }
     loop {
         let (reauth_at, expired_at) = session.deadlines();
         tokio::select! {
@@ -146,6 +152,18 @@ pub async fn run<P: Send + 'static>(app: AppState, socket: WebSocket, holder: Ho
     .await;
     app.metrics.connections.dec();
     drop(permits);
+}
+
+/// Whether the account was forgotten; a database that does not answer says no (the account can
+/// join no room then either: every way in checks again).
+async fn was_forgotten(app: &AppState, account: uuid::Uuid) -> bool {
+    let check = async {
+        let mut tx = app.db.begin().await?;
+        let forgotten = crate::messages::store::is_forgotten(&mut tx, account).await?;
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(forgotten)
+    };
+    check.await.unwrap_or(false)
 }
 
 impl Session {
