@@ -46,7 +46,8 @@ pub fn rss_kib(pid: u32) -> u64 {
 fn spawn_mode(mode: &str, envs: &[(&str, &str)]) -> (Child, String) {
     use std::io::BufRead;
     // `BENCH_WRAP_CHAT=heaptrack` runs the chat instances under a heap profiler (for looking into
-    // their memory; the figures of such a run are not the benchmark's).
+    // their memory; the figures of such a run are not the benchmark's). Dropping the child ends
+    // the wrapper only: end the instances it started yourself afterwards.
     let wrap = std::env::var("BENCH_WRAP_CHAT")
         .ok()
         .filter(|_| mode == "serve-chat");
